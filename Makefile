@@ -1,0 +1,46 @@
+# Two entry points (see README): `make book` builds the site, `make test` runs every check.
+# Both start from nothing but python3 and pip: the virtual environment is created on demand.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+JB_FLAGS := -n -W --keep-going
+
+.PHONY: book test pytest book-fresh bench clean install help
+
+help:
+	@echo "make book   - install (into $(VENV)) and build the site, every notebook executed, into _build/html/"
+	@echo "make test   - install, run the package tests, then build the book afresh (a failing chapter fails)"
+	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make clean  - remove _build/"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build $(JB_FLAGS) .
+	@echo "Site built: _build/html/index.html"
+
+# The book built from scratch: no stale doctrees or execution cache can hide a broken chapter.
+book-fresh: $(STAMP)
+	rm -rf _build
+	$(BIN)/jupyter-book build $(JB_FLAGS) .
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -n 2 src tests
+
+test: pytest book-fresh
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,26 @@
+"""implicit_bias: the mathematics and experiments of "Implicit Bias of AdamW: l-infinity Norm
+Constrained Optimization" (Xie & Li, ICML 2024), as a reusable package.
+
+Modules (imported on demand, so ``import implicit_bias`` stays light):
+
+* :mod:`implicit_bias.norms`      -- l_p norms, dual norms, steepest directions, LMOs (Section 2)
+* :mod:`implicit_bias.steepest`   -- NSD-WD (Eq. 1), Eq. 2, Frank--Wolfe (Algorithm 2), runners
+* :mod:`implicit_bias.optim`      -- PyTorch AdamW (Algorithm 1), AdamL2, NormalizedSteepestDescent
+* :mod:`implicit_bias.report`     -- provenance header for the book and saved results
+* :mod:`implicit_bias.plotting`   -- the book's one plotting style
+"""
+
+from importlib import import_module as _import_module
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {
+    "norms", "steepest", "optim", "report", "plotting", "problems", "reference", "kkt",
+    "bounds", "adamw", "ptb",
+}
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return _import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,202 @@
+r"""Norms, dual norms, steepest-descent directions and linear minimisation oracles.
+
+Every norm here is an :math:`\ell_p` norm on :math:`\mathbb{R}^d`, :math:`1 \le p \le \infty`,
+
+.. math::  \|x\|_p = \Big(\sum_i |x_i|^p\Big)^{1/p}, \qquad \|x\|_\infty = \max_i |x_i|,
+
+whose dual norm is :math:`\|\cdot\|_q` with :math:`1/p + 1/q = 1`.
+
+The central object is the *steepest direction* of Lemma 2.2 (book label ``lem-2-2``):
+
+.. math::  \Delta \in \arg\max_{\|\Delta\| \le 1} \langle g, \Delta\rangle = \partial \|g\|_*,
+
+so that :math:`\langle g, \Delta\rangle = \|g\|_*` and :math:`\|\Delta\| = 1` whenever :math:`g \ne 0`.
+The linear minimisation oracle (LMO) of Frank--Wolfe on the ball of radius :math:`r` is then
+:math:`\arg\min_{\|s\|\le r}\langle g, s\rangle = -r\,\Delta`.
+
+Tie rule (book label ``ch-steepest``): when the maximiser is not unique we return a
+*deterministic* element of the set of maximisers:
+
+* ``linf``: :math:`\Delta_i = \operatorname{sign}(g_i)`; a coordinate with :math:`g_i = 0` gets
+  :math:`\Delta_i = 0`.  This is ``np.sign`` and matches SignGD / Adam with :math:`\beta_1=\beta_2=0`;
+  it is still a maximiser (the zero coordinates do not affect :math:`\langle g,\Delta\rangle`) but it is
+  *not* a vertex of the cube when :math:`g` has zeros, and :math:`\|\Delta\|_\infty = 1` only if
+  :math:`g\neq 0`.
+* ``l1``: all mass on the *first* coordinate of largest :math:`|g_i|` (a vertex of the cross-polytope).
+* ``l2`` and ``1 < p < inf``: the maximiser is unique for :math:`g \ne 0`.
+* :math:`g = 0`: every feasible :math:`\Delta` is a maximiser; we return :math:`\Delta = 0`.
+
+Example:
+
+>>> import numpy as np
+>>> norm = get_norm("linf")
+>>> norm.steepest_direction(np.array([2.0, -0.5, 0.0]))
+array([ 1., -1.,  0.])
+>>> float(norm.dual(np.array([2.0, -0.5, 0.0])))
+2.5
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LpNorm", "get_norm", "NORM_NAMES"]
+
+#: Aliases accepted by :func:`get_norm`, mapped to the exponent ``p``.
+NORM_NAMES = {"l1": 1.0, "l2": 2.0, "linf": math.inf, "inf": math.inf}
+
+
+def _dual_exponent(p: float) -> float:
+    """Hölder conjugate q of p: 1/p + 1/q = 1."""
+    if p == 1.0:
+        return math.inf
+    if math.isinf(p):
+        return 1.0
+    return p / (p - 1.0)
+
+
+def _lp(x: np.ndarray, p: float) -> float:
+    """The l_p norm of a flattened array, scaled to avoid overflow for large p."""
+    a = np.abs(np.asarray(x, dtype=float)).ravel()
+    if a.size == 0:
+        return 0.0
+    if math.isinf(p):
+        return float(a.max())
+    if p == 1.0:
+        return float(a.sum())
+    if p == 2.0:
+        return float(np.linalg.norm(a))
+    scale = a.max()
+    if scale == 0.0:
+        return 0.0
+    return float(scale * np.sum((a / scale) ** p) ** (1.0 / p))
+
+
+@dataclass(frozen=True)
+class LpNorm:
+    r"""The :math:`\ell_p` norm for a fixed :math:`p \in [1, \infty]`.
+
+    Attributes:
+        p: the exponent of the norm.
+        q: the exponent of the dual norm, :math:`1/p + 1/q = 1`.
+        name: ``"l1"``, ``"l2"``, ``"linf"`` or ``"l<p>"``.
+    """
+
+    p: float
+
+    def __post_init__(self) -> None:
+        p = float(self.p)
+        if math.isnan(p) or p < 1.0:
+            raise ValueError(f"norm exponent p must satisfy 1 <= p <= inf, got p={self.p!r}")
+        object.__setattr__(self, "p", p)
+
+    @property
+    def q(self) -> float:
+        return _dual_exponent(self.p)
+
+    @property
+    def name(self) -> str:
+        if math.isinf(self.p):
+            return "linf"
+        return f"l{self.p:g}"
+
+    @property
+    def dual_norm(self) -> "LpNorm":
+        """The dual norm as an :class:`LpNorm` (its own dual is ``self``)."""
+        return LpNorm(self.q)
+
+    def value(self, x: np.ndarray) -> float:
+        r""":math:`\|x\|_p`."""
+        return _lp(x, self.p)
+
+    def dual(self, g: np.ndarray) -> float:
+        r"""The dual norm :math:`\|g\|_* = \|g\|_q = \max_{\|x\|_p\le 1}\langle g, x\rangle`."""
+        return _lp(g, self.q)
+
+    def steepest_direction(self, g: np.ndarray) -> np.ndarray:
+        r"""A steepest direction :math:`\Delta\in\arg\max_{\|\Delta\|_p\le1}\langle g,\Delta\rangle`.
+
+        Lemma 2.2: the maximisers are exactly :math:`\partial\|g\|_*`, so the returned vector
+        satisfies :math:`\langle g,\Delta\rangle = \|g\|_q` and :math:`\|\Delta\|_p = 1` for
+        :math:`g \ne 0`.  Closed forms (with the tie rule of the module docstring):
+
+        * :math:`p=\infty`: :math:`\Delta = \operatorname{sign}(g)`;
+        * :math:`p=1`: :math:`\Delta = \operatorname{sign}(g_j) e_j`, :math:`j` the first index of
+          :math:`\max_i |g_i|`;
+        * :math:`1<p<\infty`: :math:`\Delta_i = \operatorname{sign}(g_i)\,|g_i|^{q-1}/\|g\|_q^{q-1}`.
+
+        The output has the shape of ``g``; ``g = 0`` gives ``0``.
+        """
+        g = np.asarray(g, dtype=float)
+        if not np.all(np.isfinite(g)):
+            raise ValueError("gradient g must be finite (found nan or inf)")
+        if self.dual(g) == 0.0:
+            return np.zeros_like(g)
+        if math.isinf(self.p):
+            return np.sign(g)
+        if self.p == 1.0:
+            flat = g.ravel()
+            j = int(np.argmax(np.abs(flat)))
+            d = np.zeros_like(flat)
+            d[j] = np.sign(flat[j])
+            return d.reshape(g.shape)
+        q = self.q
+        scale = np.abs(g).max()  # work with g/scale so |g|^(q-1) cannot overflow
+        a = np.abs(g) / scale
+        return np.sign(g) * a ** (q - 1.0) / _lp(a, q) ** (q - 1.0)
+
+    def lmo(self, g: np.ndarray, radius: float) -> np.ndarray:
+        r"""Linear minimisation oracle :math:`s\in\arg\min_{\|s\|_p\le r}\langle g,s\rangle = -r\Delta`.
+
+        This is the Frank--Wolfe oracle on the ball of radius ``radius`` (Algorithm 2); its
+        value is :math:`\langle g, s\rangle = -r\|g\|_*`.
+        """
+        radius = float(radius)
+        if not (radius >= 0.0 and math.isfinite(radius)):
+            raise ValueError(f"radius must be finite and >= 0, got radius={radius!r}")
+        return -radius * self.steepest_direction(g)
+
+    def __repr__(self) -> str:
+        return f"LpNorm(p={self.p:g})"
+
+
+def get_norm(name: "str | float | int | LpNorm") -> LpNorm:
+    r"""Return the norm called ``name``.
+
+    Args:
+        name: ``"l1"``, ``"l2"``, ``"linf"`` (alias ``"inf"``), a string ``"l<p>"`` such as
+            ``"l3"`` or ``"l1.5"``, a real number ``p >= 1`` (``math.inf`` included), or an
+            :class:`LpNorm`, which is returned unchanged.
+
+    Raises:
+        ValueError: for an empty or unknown name, or ``p < 1`` (not a norm).
+
+    >>> get_norm("l2").dual_norm
+    LpNorm(p=2)
+    >>> get_norm(1.5).q
+    3.0
+    """
+    if isinstance(name, LpNorm):
+        return name
+    if isinstance(name, bool):
+        raise ValueError(f"unknown norm {name!r}")
+    if isinstance(name, (int, float)):
+        return LpNorm(float(name))
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"norm name must be a non-empty string or a number p >= 1, got {name!r}")
+    key = name.strip().lower()
+    if key in NORM_NAMES:
+        return LpNorm(NORM_NAMES[key])
+    if key.startswith("l"):
+        try:
+            p = float(key[1:])
+        except ValueError:
+            p = None
+        if p is not None:
+            return LpNorm(p)
+    raise ValueError(
+        f"unknown norm {name!r}: use 'l1', 'l2', 'linf', 'l<p>' or a number p >= 1"
+    )
