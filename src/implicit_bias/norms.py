@@ -67,9 +67,13 @@ def _lp(x: np.ndarray, p: float) -> float:
         return float(a.max())
     if p == 1.0:
         return float(a.sum())
-    if p == 2.0:
-        return float(np.linalg.norm(a))
     scale = a.max()
+    if p == 2.0:
+        # np.linalg.norm squares first: it overflows for |x| ~ 1e155 and underflows to 0 for
+        # |x| ~ 1e-162 (which would make steepest_direction return 0 for a nonzero g).
+        if scale == 0.0 or not math.isfinite(scale):
+            return float(np.linalg.norm(a))  # 0, inf or nan, as before
+        return float(scale * np.linalg.norm(a / scale))
     if scale == 0.0:
         return 0.0
     return float(scale * np.sum((a / scale) ** p) ** (1.0 / p))
