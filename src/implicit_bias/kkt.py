@@ -1,0 +1,211 @@
+r"""KKT conditions of the norm-constrained problem, as residuals that can be measured along a run.
+
+The problem of the paper's Section 3.2 (book chapter ``ch-kkt``) is
+
+.. math::  \min_{x} L(x) \quad\text{subject to}\quad \|x\| \le 1/\lambda .
+
+Definition 3.6 (``def-3-6``) calls :math:`x` a KKT point if some :math:`\mu \ge 0` gives
+:math:`\|x\|\le 1/\lambda`, :math:`-\nabla L(x) \in \mu\,\partial\|x\|` and
+:math:`\mu(\|x\|-1/\lambda)=0`.  Lemma 3.8 (``lem-3-8``) turns this into two scalar conditions on
+:math:`g = \nabla L(x)`,
+
+.. math::  \lambda\|x\| \le 1 \qquad\text{and}\qquad \langle -\lambda x, g\rangle = \|g\|_* ,
+
+i.e. :math:`-\lambda x \in \partial\|g\|_*`.  By Hölder, :math:`\langle -\lambda x, g\rangle \le
+\lambda\|x\|\,\|g\|_* \le \|g\|_*` for feasible :math:`x`, so only the inequality
+:math:`\langle -\lambda x, g\rangle \ge \|g\|_*` has to be measured.  This module measures it in
+three ways:
+
+* :func:`kkt_residual`, scale-free in :math:`g`:
+
+  .. math::
+
+      r(x) = \frac{\big(\|g\|_* - \langle -\lambda x, g\rangle\big)_+}{\|g\|_* + s}
+             + \big(\lambda\|x\| - 1\big)_+ ,\qquad 0/0 := 0,
+
+  with ``grad_scale`` :math:`s \ge 0` (default 0).  :math:`r(x) = 0` exactly at KKT points and
+  :math:`r(x) > 0` elsewhere (proof in the docstring).  With :math:`s=0` it does not change when
+  :math:`g` is multiplied by :math:`\alpha>0`, and its first term lies in :math:`[0, 2]` on the
+  feasible set.  The price of scale-freeness is a jump at :math:`g = 0`: near an *interior*
+  stationary point the direction of :math:`g` is arbitrary, so use :math:`s > 0` (a typical
+  gradient size) when the limit may be interior.
+* :func:`frank_wolfe_gap`, the gap :math:`G(x)=\max_{\|s\|\le1/\lambda}\langle g, x-s\rangle =
+  \langle g, x\rangle + \|g\|_*/\lambda` of Lemma 3.8; on the feasible set :math:`G \ge 0`, it is 0
+  exactly at KKT points and bounds :math:`L(x)-\min L` for convex :math:`L`.
+* :func:`linf_kkt_diagnostic`, coordinate by coordinate for :math:`\ell_\infty`, where the
+  condition splits into :math:`|g_i| + \lambda x_i g_i = 0` for every :math:`i`: either
+  :math:`g_i = 0`, or :math:`x_i = -\operatorname{sign}(g_i)/\lambda` sits on the face of the box
+  that the gradient pushes against.
+
+Example:
+
+>>> import numpy as np
+>>> x, g = np.array([-0.5, 0.2]), np.array([3.0, 0.0])     # lambda = 2: x_1 on the face, g_2 = 0
+>>> kkt_residual(x, g, weight_decay=2.0, norm="linf")
+0.0
+>>> kkt_residual(np.array([0.5, 0.2]), g, weight_decay=2.0, norm="linf")  # wrong face
+2.0
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .norms import get_norm
+
+__all__ = ["kkt_residual", "frank_wolfe_gap", "LinfKKTDiagnostic", "linf_kkt_diagnostic"]
+
+
+def _check_weight_decay(weight_decay: float) -> float:
+    weight_decay = float(weight_decay)
+    if not (weight_decay > 0.0 and math.isfinite(weight_decay)):
+        raise ValueError(
+            f"weight_decay must be finite and > 0 (the constraint radius is 1/weight_decay), "
+            f"got weight_decay={weight_decay!r}"
+        )
+    return weight_decay
+
+
+def _as_pair(x, grad) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=float)
+    grad = np.asarray(grad, dtype=float)
+    if x.shape != grad.shape:
+        raise ValueError(f"x and grad must have the same shape, got {x.shape} and {grad.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(grad))):
+        raise ValueError("x and grad must be finite (found nan or inf)")
+    return x, grad
+
+
+def kkt_residual(x, grad, weight_decay: float, norm, grad_scale: float = 0.0) -> float:
+    r"""Scale-free KKT residual of :math:`\min_{\|x\|\le1/\lambda}L(x)` (Lemma 3.8, ``lem-3-8``).
+
+    .. math::
+
+        r(x) = \frac{\big(\|g\|_* - \langle -\lambda x, g\rangle\big)_+}{\|g\|_* + s}
+               + \big(\lambda\|x\| - 1\big)_+ ,\qquad g=\nabla L(x),\ 0/0 := 0 .
+
+    *Zero exactly at KKT points.*  If :math:`r=0` then :math:`\lambda\|x\|\le1` and
+    :math:`\langle-\lambda x,g\rangle\ge\|g\|_*`; Hölder gives the reverse inequality, so
+    :math:`\langle-\lambda x,g\rangle=\|g\|_*`, which with feasibility is Lemma 3.8's
+    characterisation.  Conversely both terms vanish at a KKT point.  (The positive part in the
+    first term matters only for infeasible :math:`x`, where the inner product may exceed
+    :math:`\|g\|_*`.)
+
+    Args:
+        x: the point.
+        grad: :math:`\nabla L(x)`, same shape as ``x``.
+        weight_decay: :math:`\lambda > 0`.
+        norm: the constraint norm (name, exponent or ``LpNorm``); the dual norm is used for ``grad``.
+        grad_scale: :math:`s \ge 0`.  ``0`` (default) makes :math:`r` invariant under
+            :math:`g \mapsto \alpha g`, :math:`\alpha > 0`; a positive value makes :math:`r`
+            continuous at :math:`g = 0` (use it when the limit may be an interior stationary point).
+
+    Returns:
+        :math:`r(x) \ge 0`.
+
+    Raises:
+        ValueError: if ``weight_decay <= 0`` or not finite, ``grad_scale < 0``, or shapes differ.
+
+    >>> kkt_residual([1.0, 0.0], [-1.0, 0.0], 1.0, "l2")              # on the sphere, g = -x
+    0.0
+    >>> kkt_residual([0.5, 0.0], [-1.0, 0.0], 1.0, "l2")              # interior, g != 0
+    0.5
+    >>> kkt_residual([0.5, 0.0], [-1000.0, 0.0], 1.0, "l2")           # scale-free in g
+    0.5
+    """
+    weight_decay = _check_weight_decay(weight_decay)
+    grad_scale = float(grad_scale)
+    if not (grad_scale >= 0.0 and math.isfinite(grad_scale)):
+        raise ValueError(f"grad_scale must be finite and >= 0, got grad_scale={grad_scale!r}")
+    x, grad = _as_pair(x, grad)
+    norm = get_norm(norm)
+    dual = norm.dual(grad)
+    # Lemma 3.8: KKT <=> ||g||_* = <-lambda x, g> (and feasibility); the gap is >= 0 when feasible.
+    gap = max(dual - float(np.vdot(-weight_decay * x, grad)), 0.0)
+    denom = dual + grad_scale
+    complementarity = gap / denom if denom > 0.0 else 0.0
+    infeasibility = max(weight_decay * norm.value(x) - 1.0, 0.0)
+    return float(complementarity + infeasibility)
+
+
+def frank_wolfe_gap(x, grad, weight_decay: float, norm) -> float:
+    r"""The Frank--Wolfe gap of Lemma 3.8 on the ball :math:`\{\|s\|\le 1/\lambda\}`:
+
+    .. math::
+
+        G(x) = \max_{\|s\|\le1/\lambda}\langle g, x - s\rangle
+             = \langle g, x\rangle + \frac{\|g\|_*}{\lambda}
+             = \frac{\|g\|_* - \langle -\lambda x, g\rangle}{\lambda}.
+
+    For feasible :math:`x`, :math:`G(x)\ge0`, with equality exactly at KKT points, and
+    :math:`L(x) - \min_{\|x'\|\le1/\lambda} L(x') \le G(x)` when :math:`L` is convex.  Unlike
+    :func:`kkt_residual` it scales with :math:`g` (it is in units of :math:`L`).
+
+    >>> frank_wolfe_gap([0.0, 0.0], [3.0, -4.0], 2.0, "l2")   # ||g||_2 / lambda
+    2.5
+    """
+    weight_decay = _check_weight_decay(weight_decay)
+    x, grad = _as_pair(x, grad)
+    return float(np.vdot(grad, x) + get_norm(norm).dual(grad) / weight_decay)
+
+
+@dataclass(frozen=True)
+class LinfKKTDiagnostic:
+    r"""Per-coordinate KKT check for the box :math:`\|x\|_\infty \le 1/\lambda`.
+
+    Attributes:
+        slack: :math:`|g_i| + \lambda x_i g_i = |g_i|\,(1 + \lambda x_i\operatorname{sign} g_i)`;
+            zero iff :math:`g_i = 0` or :math:`\lambda x_i = -\operatorname{sign}(g_i)`, and
+            :math:`\ge 0` when :math:`|\lambda x_i| \le 1`.
+        relative: ``max(slack, 0) / ||g||_1`` (0 when :math:`g = 0`); for feasible :math:`x` its
+            sum is the first term of :func:`kkt_residual` with ``grad_scale=0``.
+        infeasibility: :math:`(\lambda|x_i| - 1)_+`.
+        violation: ``relative + infeasibility``, the per-coordinate violation (0 iff coordinate
+            ``i`` satisfies its KKT condition).
+    """
+
+    slack: np.ndarray
+    relative: np.ndarray
+    infeasibility: np.ndarray
+    violation: np.ndarray
+
+    @property
+    def worst(self) -> float:
+        """The largest per-coordinate violation."""
+        return float(self.violation.max()) if self.violation.size else 0.0
+
+
+def linf_kkt_diagnostic(x, grad, weight_decay: float) -> LinfKKTDiagnostic:
+    r"""Coordinate-wise KKT conditions of :math:`\min_{\|x\|_\infty\le1/\lambda}L(x)`.
+
+    For :math:`\ell_\infty` the dual norm is :math:`\ell_1` and Lemma 3.8 reads
+    :math:`\sum_i(|g_i| + \lambda x_i g_i) = 0`; every term is :math:`\ge0` on the box, so the
+    condition holds coordinate by coordinate: :math:`g_i = 0`, or :math:`|x_i| = 1/\lambda` with
+    :math:`\operatorname{sign}(x_i) = -\operatorname{sign}(g_i)` (complementary slackness with
+    multiplier :math:`|g_i|` for the constraint :math:`|x_i|\le1/\lambda`).
+
+    Args:
+        x, grad: the point and :math:`\nabla L(x)` (same shape).
+        weight_decay: :math:`\lambda > 0`.
+
+    Returns:
+        a :class:`LinfKKTDiagnostic` whose arrays have the shape of ``x``.
+
+    >>> diag = linf_kkt_diagnostic([-1.0, 0.3, 1.0], [2.0, 0.0, 1.0], 1.0)
+    >>> diag.slack                         # third coordinate sits on the wrong face
+    array([0., 0., 2.])
+    >>> diag.violation
+    array([0.        , 0.        , 0.66666667])
+    """
+    weight_decay = _check_weight_decay(weight_decay)
+    x, grad = _as_pair(x, grad)
+    # |g_i| + lambda x_i g_i: zero iff g_i = 0 or lambda x_i = -sign(g_i) (on the box).
+    slack = np.abs(grad) + weight_decay * x * grad
+    total = float(np.abs(grad).sum())
+    relative = np.maximum(slack, 0.0) / total if total > 0.0 else np.zeros_like(slack)
+    infeasibility = np.maximum(weight_decay * np.abs(x) - 1.0, 0.0)
+    return LinfKKTDiagnostic(slack=slack, relative=relative, infeasibility=infeasibility,
+                             violation=relative + infeasibility)

@@ -1,0 +1,132 @@
+r"""Small non-convex test losses with analytic gradients, for the KKT and AdamW chapters.
+
+Each loss is a frozen dataclass with ``loss(x) -> float``, ``grad(x) -> ndarray`` and ``dim``; the
+flat parameter vector ``x`` has shape ``(dim,)``.  They are used by the book chapters ``ch-kkt``
+and ``ch-adamw`` to run NSD-WD and AdamW on problems where the constrained minimiser is not known
+and only the KKT conditions of Lemma 3.8 can be checked.
+
+* :class:`Rosenbrock`: :math:`L(x)=\sum_{i<d} b\,(x_{i+1}-x_i^2)^2 + (a-x_i)^2`, minimiser
+  :math:`(a,\dots,a)`; with :math:`1/\lambda < a` it lies outside every ball and the constraint is
+  active.
+* :class:`TwoLayerNet`: the mean squared error of :math:`z \mapsto u^\top\tanh(Wz)` on fixed data,
+  :math:`L(W,u)=\frac1{2n}\sum_j (u^\top\tanh(Wz_j)-y_j)^2`, with targets from a larger "teacher"
+  network so that small weights cannot fit them.
+
+Example:
+
+>>> import numpy as np
+>>> rosen = Rosenbrock(dim=3)
+>>> rosen.loss(np.ones(3)), rosen.grad(np.ones(3))
+(0.0, array([0., 0., 0.]))
+>>> net = TwoLayerNet.make(n_samples=8, n_inputs=2, n_hidden=3, seed=0)
+>>> net.dim
+9
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Rosenbrock", "TwoLayerNet", "check_gradient"]
+
+
+@dataclass(frozen=True)
+class Rosenbrock:
+    r"""The chained Rosenbrock function
+    :math:`L(x)=\sum_{i=1}^{d-1} b\,(x_{i+1}-x_i^2)^2+(a-x_i)^2` (non-convex for :math:`d\ge2`).
+
+    Its gradient is
+    :math:`\partial_i L = -4b\,x_i(x_{i+1}-x_i^2) - 2(a-x_i) + 2b\,(x_i-x_{i-1}^2)`, with the terms
+    that refer to :math:`x_0` or :math:`x_{d+1}` dropped.
+    """
+
+    dim: int = 2
+    a: float = 1.0
+    b: float = 100.0
+
+    def loss(self, x) -> float:
+        x = np.asarray(x, dtype=float)
+        head, tail = x[:-1], x[1:]
+        return float(np.sum(self.b * (tail - head**2) ** 2 + (self.a - head) ** 2))
+
+    def grad(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        head, tail = x[:-1], x[1:]
+        inner = tail - head**2
+        g = np.zeros_like(x)
+        g[:-1] += -4.0 * self.b * head * inner - 2.0 * (self.a - head)
+        g[1:] += 2.0 * self.b * inner
+        return g
+
+
+@dataclass(frozen=True)
+class TwoLayerNet:
+    r"""Squared loss of a two-layer tanh network on fixed data, as a function of its flat weights.
+
+    .. math::
+
+        L(x) = \frac{1}{2n}\sum_{j=1}^n \big(u^\top \tanh(W z_j) - y_j\big)^2,\qquad
+        x = (\operatorname{vec} W, u),\ W\in\R^{h\times p},\ u\in\R^h .
+
+    With :math:`H = \tanh(ZW^\top)` and residuals :math:`e = Hu - y`: :math:`\nabla_u L = H^\top e/n`
+    and :math:`\nabla_W L = \big((e u^\top)\odot(1-H^2)\big)^\top Z/n`.
+
+    Build one with :meth:`make`.
+    """
+
+    inputs: np.ndarray   # Z, shape (n, p)
+    targets: np.ndarray  # y, shape (n,)
+    n_hidden: int
+
+    @classmethod
+    def make(cls, n_samples: int = 40, n_inputs: int = 3, n_hidden: int = 4, seed: int = 0,
+             teacher_scale: float = 3.0) -> "TwoLayerNet":
+        """Random inputs :math:`z_j\\sim N(0,I)` and targets of a teacher network with weights
+        :math:`\\sim N(0, \\text{teacher\\_scale}^2)`, plus a little noise."""
+        rng = np.random.default_rng(seed)
+        inputs = rng.normal(size=(n_samples, n_inputs))
+        w_teacher = teacher_scale * rng.normal(size=(n_hidden, n_inputs))
+        u_teacher = teacher_scale * rng.normal(size=n_hidden)
+        targets = np.tanh(inputs @ w_teacher.T) @ u_teacher + 0.1 * rng.normal(size=n_samples)
+        return cls(inputs=inputs, targets=targets, n_hidden=int(n_hidden))
+
+    @property
+    def dim(self) -> int:
+        return self.n_hidden * (self.inputs.shape[1] + 1)
+
+    def unpack(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """Split the flat vector into :math:`W` (h x p) and :math:`u` (h,)."""
+        x = np.asarray(x, dtype=float)
+        h, p = self.n_hidden, self.inputs.shape[1]
+        return x[: h * p].reshape(h, p), x[h * p:]
+
+    def _forward(self, x):
+        w, u = self.unpack(x)
+        hidden = np.tanh(self.inputs @ w.T)
+        return w, u, hidden, hidden @ u - self.targets
+
+    def loss(self, x) -> float:
+        *_, residual = self._forward(x)
+        return float(0.5 * np.mean(residual**2))
+
+    def grad(self, x) -> np.ndarray:
+        _, u, hidden, residual = self._forward(x)
+        n = self.inputs.shape[0]
+        grad_u = hidden.T @ residual / n
+        grad_w = ((residual[:, None] * u[None, :]) * (1.0 - hidden**2)).T @ self.inputs / n
+        return np.concatenate([grad_w.ravel(), grad_u])
+
+
+def check_gradient(loss_fn, grad_fn, x, step: float = 1e-6) -> float:
+    r"""Largest relative error between ``grad_fn(x)`` and central differences of ``loss_fn``.
+
+    >>> check_gradient(Rosenbrock(4).loss, Rosenbrock(4).grad, np.array([0.3, -0.2, 0.5, 0.1])) < 1e-6
+    True
+    """
+    x = np.asarray(x, dtype=float)
+    eye = np.eye(x.size)
+    numeric = np.array([(loss_fn(x + step * e) - loss_fn(x - step * e)) / (2 * step) for e in eye])
+    analytic = np.asarray(grad_fn(x), dtype=float)
+    return float(np.max(np.abs(numeric - analytic)) / max(1.0, float(np.max(np.abs(analytic)))))
