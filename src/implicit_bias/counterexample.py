@@ -1,0 +1,185 @@
+r"""Appendix B.3: when :math:`\beta_1 > \beta_2`, AdamW can converge to a point outside the box.
+
+Book chapter ``ch-adamw``.  Theorem 1.1 assumes :math:`\beta_1 \le \beta_2`.  This module builds the
+counter-example (B) of the reconstructed notes: standard zero initial moments, :math:`\epsilon = 0`,
+constant learning rate :math:`\eta` (non-increasing, :math:`\sum\eta=\infty`), and a convex
+:math:`C^1` loss on :math:`\R` whose AdamW iterates increase to
+:math:`x_\infty = D(r)/\lambda > 1/\lambda`.
+
+**Key quantity.**  If the gradients decay geometrically, :math:`g_t \propto r^t`, the moments of a
+self-similar state give the constant update
+
+.. math::  \frac{m_t}{\sqrt{v_t}} = \operatorname{sign}(g)\,D(r),\qquad
+           D(r) = \frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}},
+
+and for :math:`\beta_1>\beta_2`, :math:`D(r) > 1` exactly for
+:math:`r\in(\max\{\beta_1,\sqrt{\beta_2},q_r\},1)` with
+:math:`q_r = \frac{(1-\beta_1)^2\beta_2+(1-\beta_2)\beta_1^2}{(1-\beta_2)-(1-\beta_1)^2}`
+(:func:`ratio_threshold`).
+
+**Construction (B)** (needs :math:`\beta_2 \le \beta_1^2` for the monotonicity proof).  Prescribe
+:math:`g_t = -G r^{t-1}`.  From zero moments,
+:math:`\Delta_t = -D(r)\,(1-(\beta_1/r)^t)/\sqrt{1-(\beta_2/r^2)^t}`, :math:`|\Delta_t|` is
+non-decreasing, and :math:`x_t = (1-\lambda\eta)x_{t-1} - \eta\Delta_t` increases strictly to
+:math:`D(r)/\lambda`.  A continuous non-decreasing :math:`L'` that equals :math:`g_t` on a small
+plateau around each visited point :math:`x_{t-1}`, is linear in between, :math:`-G` left of the
+first plateau and :math:`0` right of :math:`x_\infty`, defines a convex :math:`C^1` loss
+:math:`L(x)=\int_0^x L'` (:class:`PlateauLoss`) on which AdamW reproduces the prescribed run.
+The plateaus make the reproduction robust to rounding.
+
+>>> round(stationary_ratio(0.995, 0.99, 0.9), 6)
+1.89763
+>>> ex = build_counterexample(beta1=0.99, beta2=0.9, weight_decay=1.0, lr=1e-3, ratio=0.995, steps=200)
+>>> bool(np.all(np.diff(ex.xs) > 0)), round(ex.limit, 6)
+(True, 1.89763)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+from .adamw import adam_moments
+
+__all__ = ["stationary_ratio", "ratio_threshold", "closed_form_directions", "PlateauLoss",
+           "Counterexample", "build_counterexample"]
+
+
+def _check_betas(beta1: float, beta2: float) -> tuple[float, float]:
+    beta1, beta2 = float(beta1), float(beta2)
+    if not 0.0 <= beta1 < 1.0:
+        raise ValueError(f"beta1 must lie in [0, 1), got beta1={beta1!r}")
+    if not 0.0 <= beta2 < 1.0:
+        raise ValueError(f"beta2 must lie in [0, 1), got beta2={beta2!r}")
+    return beta1, beta2
+
+
+def stationary_ratio(ratio: float, beta1: float, beta2: float) -> float:
+    r"""The self-similar update size :math:`D(r)=\frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}}`
+    for geometric gradients :math:`g_t\propto r^t`, :math:`r > \max(\beta_1, \sqrt{\beta_2})`."""
+    beta1, beta2 = _check_betas(beta1, beta2)
+    ratio = float(ratio)
+    if not (ratio > max(beta1, math.sqrt(beta2))):
+        raise ValueError(f"ratio must exceed max(beta1, sqrt(beta2)), got ratio={ratio!r}")
+    return (1.0 - beta1) / (ratio - beta1) * math.sqrt((ratio**2 - beta2) / (1.0 - beta2))
+
+
+def ratio_threshold(beta1: float, beta2: float) -> float:
+    r"""The root :math:`q_r<1` of :math:`(1-\beta_1)^2(r^2-\beta_2)-(1-\beta_2)(r-\beta_1)^2` (the other
+    root is 1); for :math:`\beta_1 > \beta_2`, :math:`D(r) > 1` on :math:`(\max\{\beta_1,\sqrt{\beta_2},q_r\}, 1)`.
+
+    >>> ratio_threshold(0.99, 0.9) < 0.995
+    True
+    """
+    beta1, beta2 = _check_betas(beta1, beta2)
+    if not beta1 > beta2:
+        raise ValueError(f"the counter-example needs beta1 > beta2, got beta1={beta1!r}, beta2={beta2!r}")
+    return ((1 - beta1) ** 2 * beta2 + (1 - beta2) * beta1**2) / ((1 - beta2) - (1 - beta1) ** 2)
+
+
+def closed_form_directions(steps: int, ratio: float, beta1: float, beta2: float) -> np.ndarray:
+    r""":math:`\Delta_t = -D(r)\,\dfrac{1-(\beta_1/r)^t}{\sqrt{1-(\beta_2/r^2)^t}}`, :math:`t=1..T`, for
+    :math:`g_t=-Gr^{t-1}` and :math:`m_0=v_0=0` (two geometric sums)."""
+    t = np.arange(1, steps + 1)
+    d_r = stationary_ratio(ratio, beta1, beta2)
+    return -d_r * (1.0 - (beta1 / ratio) ** t) / np.sqrt(1.0 - (beta2 / ratio**2) ** t)
+
+
+@dataclass(frozen=True)
+class PlateauLoss:
+    r"""A convex :math:`C^1` loss on :math:`\R` given by its derivative: piecewise linear through
+    ``(knots, slopes)``, constant ``slopes[0]`` to the left and ``slopes[-1]`` to the right.
+
+    :math:`L(x) = \int_0^x L'(s)\,ds`; convex because ``slopes`` is non-decreasing.
+    """
+
+    knots: np.ndarray
+    slopes: np.ndarray
+
+    def grad(self, x) -> np.ndarray:
+        """:math:`L'(x)` (``np.interp``, constant outside the knots)."""
+        return np.interp(x, self.knots, self.slopes)
+
+    def _antiderivative(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        k, s = self.knots, self.slopes
+        cum = np.concatenate([[0.0], np.cumsum(np.diff(k) * (s[1:] + s[:-1]) / 2)])
+        idx = np.clip(np.searchsorted(k, x, side="right") - 1, 0, len(k) - 1)
+        base = np.where(x < k[0], 0.0, cum[idx])
+        start = np.where(x < k[0], k[0], k[idx])
+        # integrate the linear piece from its left knot to x (trapezoid is exact for linear L')
+        return base + (x - start) * (s[idx] + self.grad(x)) / 2
+
+    def loss(self, x) -> np.ndarray:
+        """:math:`L(x)=\\int_0^x L'`."""
+        return self._antiderivative(x) - self._antiderivative(0.0)
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """The prescribed run of construction (B) and the loss that reproduces it.
+
+    ``xs[t] = x_t`` (t = 0..T), ``grads[t-1] = g_t``, ``deltas[t-1] = Delta_t``; ``limit`` is
+    :math:`x_\\infty = D(r)/\\lambda`; ``half_widths[t]`` is the plateau half-width around ``xs[t]``.
+    """
+
+    loss: PlateauLoss
+    xs: np.ndarray
+    grads: np.ndarray
+    deltas: np.ndarray
+    half_widths: np.ndarray
+    limit: float
+    beta1: float
+    beta2: float
+    weight_decay: float
+    lr: float
+    ratio: float
+
+
+def build_counterexample(beta1: float, beta2: float, weight_decay: float, lr: float, ratio: float,
+                         steps: int, grad_scale: float = 1.0) -> Counterexample:
+    r"""Construction (B): prescribed gradients :math:`g_t=-Gr^{t-1}`, zero moments, constant
+    :math:`\eta`, :math:`x_0=0`, and the plateau loss that reproduces the run.
+
+    Args:
+        beta1, beta2: with :math:`\beta_2 \le \beta_1^2 < \beta_1` (proved case).
+        weight_decay, lr: :math:`\lambda > 0`, :math:`\eta > 0` with :math:`\lambda\eta \le 1`.
+        ratio: :math:`r \in (\max\{\beta_1, q_r\}, 1)`, so that :math:`D(r) > 1`.
+        steps: number :math:`T` of prescribed steps (plateaus); beyond them
+            :math:`L' = 0` on :math:`[x_\infty,\infty)` and linear in between.
+        grad_scale: :math:`G > 0`.
+
+    Raises:
+        ValueError: if the parameters leave the proved regime.
+    """
+    beta1, beta2 = _check_betas(beta1, beta2)
+    if not beta2 <= beta1**2:
+        raise ValueError(f"construction (B) needs beta2 <= beta1**2, got beta1={beta1!r}, beta2={beta2!r}")
+    if not (weight_decay > 0 and lr > 0 and weight_decay * lr <= 1):
+        raise ValueError(f"need weight_decay > 0, lr > 0 and lr*weight_decay <= 1, got "
+                         f"weight_decay={weight_decay!r}, lr={lr!r}")
+    if not (max(beta1, ratio_threshold(beta1, beta2)) < ratio < 1.0):
+        raise ValueError(f"ratio must lie in (max(beta1, q_r), 1) = "
+                         f"({max(beta1, ratio_threshold(beta1, beta2))!r}, 1), got ratio={ratio!r}")
+    grads = -grad_scale * ratio ** np.arange(steps)
+    _, _, deltas = adam_moments(grads, (beta1, beta2))
+    decay = 1.0 - weight_decay * lr
+    # x_t = decay * x_{t-1} - lr * Delta_t, x_0 = 0  (a first-order linear filter)
+    xs = np.concatenate([[0.0], lfilter([-lr], [1.0, -decay], deltas)])
+    limit = stationary_ratio(ratio, beta1, beta2) / weight_decay
+    visited = xs[:steps]                     # L' must equal g_t at x_{t-1}
+    gaps = np.diff(np.concatenate([visited, [limit]]))
+    if not np.all(gaps > 0):
+        raise ValueError("the prescribed iterates are not strictly increasing below the limit")
+    half = 0.25 * np.minimum(np.concatenate([[gaps[0]], gaps[:-1]]), gaps)
+    knots = np.empty(2 * steps + 1)
+    slopes = np.empty(2 * steps + 1)
+    knots[0:-1:2], knots[1:-1:2] = visited - half, visited + half
+    slopes[0:-1:2], slopes[1:-1:2] = grads, grads
+    knots[-1], slopes[-1] = limit, 0.0
+    return Counterexample(loss=PlateauLoss(knots, slopes), xs=xs, grads=grads, deltas=deltas,
+                          half_widths=half, limit=float(limit), beta1=beta1, beta2=beta2,
+                          weight_decay=float(weight_decay), lr=float(lr), ratio=float(ratio))
