@@ -1,0 +1,82 @@
+"""Tests of implicit_bias.counterexample (Appendix B.3, construction (B) for beta1 > beta2)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from implicit_bias.adamw import run_adamw
+from implicit_bias.counterexample import (build_counterexample, closed_form_directions,
+                                          ratio_threshold, stationary_ratio)
+
+CASES = [(0.99, 0.9, 1.0, 1e-3, 0.995), (0.9, 0.5, 1.0, 1e-2, 0.95), (0.95, 0.9, 2.0, 1e-3, 0.98)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(beta2=st.floats(0.0, 0.99), frac1=st.floats(0.01, 0.99), frac_r=st.floats(0.001, 0.999))
+def test_update_exceeds_one_above_threshold(beta2, frac1, frac_r):
+    """For beta1 > beta2, D(r) > 1 on (max(beta1, sqrt(beta2), q_r), 1)."""
+    beta1 = beta2 + (1 - beta2) * frac1
+    lo = max(beta1, math.sqrt(beta2), ratio_threshold(beta1, beta2))
+    r = lo + (1 - lo) * frac_r
+    if not r < 1.0 or r == lo:
+        return
+    assert stationary_ratio(r, beta1, beta2) > 1.0
+
+
+@settings(max_examples=80, deadline=None)
+@given(beta1=st.floats(0.0, 0.99), frac2=st.floats(0.0, 1.0), frac_r=st.floats(0.001, 0.999))
+def test_update_at_most_one_when_beta1_le_beta2(beta1, frac2, frac_r):
+    """The contrast: beta1 <= beta2 gives D(r) <= 1 for every admissible decay ratio."""
+    beta2 = beta1 + (0.999 - beta1) * frac2
+    lo = max(beta1, math.sqrt(beta2))
+    r = lo + (1 - lo) * frac_r
+    if not lo < r < 1.0:
+        return
+    assert stationary_ratio(r, beta1, beta2) <= 1.0 + 1e-12
+
+
+@pytest.mark.parametrize("beta1, beta2, lam, eta, r", CASES)
+def test_construction_b(beta1, beta2, lam, eta, r):
+    steps = int(math.ceil(20 / (lam * eta)))
+    ex = build_counterexample(beta1, beta2, lam, eta, r, steps)
+    closed = closed_form_directions(steps, r, beta1, beta2)
+    assert np.max(np.abs(ex.deltas - closed) / np.abs(closed)) < 1e-12
+    assert np.all(np.diff(ex.xs) > 0)                            # x_t strictly increasing
+    assert np.all(np.diff(np.abs(ex.deltas)) >= -1e-15)          # |Delta_t| non-decreasing
+    assert np.all(np.diff(ex.loss.slopes) >= 0)                  # L' non-decreasing: L convex
+    assert lam * ex.limit > 1.0 and ex.xs[-1] < ex.limit
+    assert lam * ex.xs[-1] > 1.0                                 # already outside the box
+    # AdamW (zero moments, constant lr, eps = 0) on the plateau loss reproduces the run exactly
+    run = run_adamw(ex.loss.grad, np.zeros(1), np.full(steps, eta), (beta1, beta2), 0.0, lam)
+    assert np.array_equal(run.grads[:, 0], ex.grads)
+    assert np.array_equal(run.xs[:, 0], ex.xs)
+
+
+def test_reproduction_is_robust_to_a_perturbed_start():
+    ex = build_counterexample(0.9, 0.5, 1.0, 1e-2, 0.95, 2000)
+    x0 = 0.2 * ex.half_widths[0]
+    run = run_adamw(ex.loss.grad, np.array([x0]), np.full(2000, 1e-2), (0.9, 0.5), 0.0, 1.0)
+    assert np.array_equal(run.grads[:, 0], ex.grads)
+
+
+def test_loss_is_antiderivative_of_grad():
+    ex = build_counterexample(0.9, 0.5, 1.0, 1e-2, 0.95, 500)
+    z = np.linspace(-0.5, 2.5, 41)
+    numeric = (ex.loss.loss(z + 1e-7) - ex.loss.loss(z - 1e-7)) / 2e-7
+    assert np.max(np.abs(numeric - ex.loss.grad(z))) < 1e-6
+    assert ex.loss.loss(0.0) == 0.0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(beta1=0.5, beta2=0.9), "beta"),           # beta1 <= beta2: no counter-example
+    (dict(beta1=0.9, beta2=0.85), "beta2 <= beta1"),  # outside the proved regime
+    (dict(ratio=0.5), "ratio"),
+    (dict(weight_decay=0.0), "weight_decay"),
+    (dict(beta1=1.0), "beta1"),
+])
+def test_invalid_arguments(kwargs, match):
+    args = dict(beta1=0.9, beta2=0.5, weight_decay=1.0, lr=1e-2, ratio=0.95, steps=10) | kwargs
+    with pytest.raises(ValueError, match=match):
+        build_counterexample(**args)
