@@ -56,7 +56,8 @@ import numpy as np
 
 from .norms import get_norm
 
-__all__ = ["kkt_residual", "frank_wolfe_gap", "LinfKKTDiagnostic", "linf_kkt_diagnostic"]
+__all__ = ["kkt_residual", "frank_wolfe_gap", "LinfKKTDiagnostic", "linf_kkt_diagnostic",
+           "kkt_residual_path", "averaged_direction"]
 
 
 def _check_weight_decay(weight_decay: float) -> float:
@@ -209,3 +210,39 @@ def linf_kkt_diagnostic(x, grad, weight_decay: float) -> LinfKKTDiagnostic:
     infeasibility = np.maximum(weight_decay * np.abs(x) - 1.0, 0.0)
     return LinfKKTDiagnostic(slack=slack, relative=relative, infeasibility=infeasibility,
                              violation=relative + infeasibility)
+
+
+def kkt_residual_path(xs, grad_fn, weight_decay: float, norm, grad_scale: float = 0.0) -> np.ndarray:
+    r""":func:`kkt_residual` at every iterate of a run: ``out[t]`` is :math:`r(x_t)`.
+
+    Args:
+        xs: iterates, shape ``(T + 1, d)`` (e.g. ``Trajectory.xs`` or ``AdamHistory.xs``).
+        grad_fn: :math:`x \mapsto \nabla L(x)`.
+        weight_decay, norm, grad_scale: as in :func:`kkt_residual`.
+
+    >>> kkt_residual_path(np.array([[0.0], [1.0]]), lambda x: x - 2.0, 1.0, "linf")
+    array([1., 0.])
+    """
+    return np.array([kkt_residual(x, grad_fn(x), weight_decay, norm, grad_scale) for x in xs])
+
+
+def averaged_direction(deltas, lrs) -> np.ndarray:
+    r"""Running weighted averages :math:`\bar\Delta_t = S_t^{-1}\sum_{s\le t}\eta_s\Delta_s`,
+    :math:`S_t=\sum_{s\le t}\eta_s` (Lemma 3.9 and Lemma 4.1, item 1).
+
+    Args:
+        deltas: directions, ``deltas[t-1]`` :math:`=\Delta_t`, shape ``(T, ...)``.
+        lrs: :math:`\eta_1,\dots,\eta_T` (positive).
+
+    Returns:
+        ``out[t-1]`` :math:`=\bar\Delta_t`, same shape as ``deltas``.
+
+    >>> averaged_direction(np.array([[1.0], [-1.0], [-1.0]]), np.array([2.0, 1.0, 1.0]))[:, 0]
+    array([1.        , 0.33333333, 0.        ])
+    """
+    deltas = np.asarray(deltas, dtype=float)
+    lrs = np.asarray(lrs, dtype=float)
+    if lrs.shape != deltas.shape[:1] or np.any(lrs <= 0):
+        raise ValueError("lrs must be positive, one per direction")
+    weights = lrs.reshape((-1,) + (1,) * (deltas.ndim - 1))
+    return np.cumsum(weights * deltas, axis=0) / np.cumsum(weights, axis=0)
