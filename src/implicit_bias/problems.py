@@ -51,10 +51,13 @@ from .norms import get_norm
 __all__ = [
     "MAX_ENUMERATION_DIM",
     "psd_smoothness",
+    "sign_vectors",
     "ConvexQuadratic",
     "LogisticRegression",
     "SeparableQuadratic",
     "eq3_problem",
+    "FIGURE3_METHODS",
+    "figure3_runs",
 ]
 
 #: Largest dimension for which the l_inf constant of a dense PSD matrix is computed exactly by
@@ -69,7 +72,7 @@ def _norm_key(norm) -> str:
     return norm.name
 
 
-def _sign_vectors(d: int) -> np.ndarray:
+def sign_vectors(d: int) -> np.ndarray:
     """All vectors of {-1, +1}^d with first coordinate +1 (v and -v give the same form)."""
     tails = np.array(list(itertools.product((-1.0, 1.0), repeat=d - 1))).reshape(-1, d - 1)
     return np.hstack([np.ones((tails.shape[0], 1)), tails])
@@ -98,7 +101,7 @@ def psd_smoothness(matrix: np.ndarray, norm, max_enumeration_dim: int = MAX_ENUM
         return float(np.max(np.abs(m))), True
     d = m.shape[0]
     if d <= max_enumeration_dim:
-        signs = _sign_vectors(d)
+        signs = sign_vectors(d)
         return float(np.max(np.einsum("ki,ij,kj->k", signs, m, signs))), True
     return float(np.sum(np.abs(m))), False
 
@@ -157,12 +160,19 @@ class ConvexQuadratic(_PsdCurvatureProblem):
         self.curvature_bound = self.hessian
 
     @classmethod
-    def random(cls, dim: int, rng: np.random.Generator, center_scale: float = 1.0):
-        r"""A random instance: :math:`A = GG^\top/d` with Gaussian :math:`G` (d x d), plus a random
-        diagonal scaling so coordinates have different curvatures, and :math:`c\sim\mathcal N(0,
+    def random(cls, dim: int, rng: np.random.Generator, center_scale: float = 1.0,
+               condition: float = 100.0):
+        r"""A random instance :math:`A = Q\operatorname{diag}(w)Q^\top` with a Haar-random rotation
+        :math:`Q` and eigenvalues :math:`w_i` log-uniform in :math:`[1/\text{condition}, 1]` (so
+        :math:`H_2\le1` and the condition number is at most ``condition``; a bounded condition
+        number keeps the cvxpy reference accurate), and :math:`c\sim\mathcal N(0,
         \text{center\_scale}^2 I)`."""
-        g = rng.normal(size=(dim, dim)) * np.exp(rng.normal(size=(dim, 1)))
-        return cls(g @ g.T / dim, center_scale * rng.normal(size=dim))
+        if not condition >= 1.0:
+            raise ValueError(f"condition must be >= 1, got condition={condition!r}")
+        q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
+        q = q * np.sign(np.diag(r))  # Haar measure on the orthogonal group
+        w = np.exp(rng.uniform(-np.log(condition), 0.0, size=dim))
+        return cls((q * w) @ q.T, center_scale * rng.normal(size=dim))
 
     def loss(self, x) -> float:
         r""":math:`\tfrac12(x-c)^\top A(x-c)`."""
@@ -298,3 +308,67 @@ def eq3_problem(dim: int, n_fixed: int, rng: np.random.Generator) -> SeparableQu
     target = np.concatenate([np.ones(n_fixed), rng.uniform(-1.0, 1.0, size=dim - n_fixed)])
     return SeparableQuadratic(target)
 
+
+
+#: The six methods of Section 5.2 / Figure 3, in plotting order.
+FIGURE3_METHODS = ("sd-l2", "nsd-l2", "nsd-wd-l2", "sd-linf", "nsd-linf", "nsd-wd-linf")
+
+
+def _unit_direction(grad: np.ndarray, norm: str) -> np.ndarray:
+    """Steepest direction of Lemma 2.2 for l2 (g/||g||_2) and linf (sign g), as in ``norms``."""
+    if norm == "linf":
+        return np.sign(grad)
+    size = np.linalg.norm(grad)
+    return grad / size if size > 0 else np.zeros_like(grad)
+
+
+def figure3_runs(problem, x0, steps: int, methods=FIGURE3_METHODS) -> dict:
+    r"""Loss curves :math:`L(x_t)`, :math:`t=0..T`, of the six methods of Section 5.2 from one ``x0``.
+
+    For each norm :math:`\|\cdot\|\in\{\ell_2,\ell_\infty\}`, with :math:`H` the problem's smoothness
+    and :math:`\lambda = 1/\|x^\star\|` (the smallest decay that keeps the target feasible):
+
+    * ``sd-<norm>``: Eq. 2 without decay, constant step :math:`1/H`:
+      :math:`x_t = x_{t-1} - \tfrac1H\|g\|_*\Delta_t` (gradient descent for ``l2``,
+      :math:`\|g\|_1\operatorname{sign}g/H` for ``linf``);
+    * ``nsd-<norm>``: Eq. 1 without decay, :math:`\eta_t = 2/(\lambda(t+1))`;
+    * ``nsd-wd-<norm>``: Eq. 1 with decay :math:`\lambda` and the same :math:`\eta_t` (Theorem 3.5).
+
+    The updates are the closed forms of :func:`implicit_bias.steepest.nsd_wd_step` and
+    :func:`~implicit_bias.steepest.steepest_descent_step` written without per-step validation (about
+    five times faster; ``tests/test_problems.py`` checks they give the same iterates) and only the
+    losses are kept, so ``d = 10^4`` costs little memory.
+
+    Args:
+        problem: a :class:`SeparableQuadratic` (its ``target`` defines :math:`\lambda`).
+        x0: the common initialisation.
+        steps: the horizon :math:`T`.
+        methods: a subset of :data:`FIGURE3_METHODS`.
+
+    Returns:
+        ``{method: array of shape (T + 1,)}``.
+    """
+    x0 = np.asarray(x0, dtype=float)
+    curves = {}
+    for method in methods:
+        if method not in FIGURE3_METHODS:
+            raise ValueError(f"method must be one of {FIGURE3_METHODS}, got method={method!r}")
+        kind, norm = method.rsplit("-", 1)
+        norm_of_target = np.linalg.norm(problem.target) if norm == "l2" else np.abs(problem.target).max()
+        decay = 1.0 / norm_of_target
+        smooth = problem.smoothness(norm)
+        dual = (lambda g: np.abs(g).sum()) if norm == "linf" else np.linalg.norm
+        x = x0.copy()
+        losses = np.empty(steps + 1)
+        losses[0] = problem.loss(x)
+        for t in range(1, steps + 1):
+            g = problem.grad(x)
+            direction = _unit_direction(g, norm)
+            if kind == "sd":  # eq-2, no decay, lr = 1/H
+                x = x - dual(g) * direction / smooth
+            else:             # eq-1, lr = 2/(lambda (t+1)), decay lambda or 0
+                lr = 2.0 / (decay * (t + 1))
+                x = (1.0 - (lr * decay if kind == "nsd-wd" else 0.0)) * x - lr * direction
+            losses[t] = problem.loss(x)
+        curves[method] = losses
+    return curves
