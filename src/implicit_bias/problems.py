@@ -74,7 +74,7 @@ def _norm_key(norm) -> str:
 
 def sign_vectors(d: int) -> np.ndarray:
     """All vectors of {-1, +1}^d with first coordinate +1 (v and -v give the same form)."""
-    tails = np.array(list(itertools.product((-1.0, 1.0), repeat=d - 1))).reshape(-1, d - 1)
+    tails = np.array(list(itertools.product((-1.0, 1.0), repeat=d - 1))).reshape(2 ** (d - 1), d - 1)
     return np.hstack([np.ones((tails.shape[0], 1)), tails])
 
 
