@@ -18,6 +18,9 @@ The paper's theory uses **no bias correction** (``bias_correction=False``, the d
 :math:`v_t/(1-\beta_2^t)` and then reproduces ``torch.optim.AdamW`` to float round-off.
 With ``eps=0`` the convention :math:`0/0 := 0` of the paper is used: a coordinate whose
 gradients have all been exactly zero has :math:`m_t = v_t = 0` and receives no update.
+(Caveat of finite precision, shared with any implementation: a gradient so small that
+:math:`g^2` underflows to 0, below about ``1e-19`` in float32, gives :math:`v_t = 0` with
+:math:`m_t \ne 0`; use float64 or ``eps > 0`` for such gradients.)
 
 **AdamL2**: the same moments of :math:`g_t + \lambda x_{t-1}` and the step
 :math:`x_t = x_{t-1} - \eta_t m_t/(\sqrt{v_t}+\epsilon)` (``torch.optim.Adam(weight_decay=λ)``).
@@ -78,8 +81,17 @@ class _AdamBase(Optimizer):
                         bias_correction=bool(bias_correction))
         super().__init__(params, defaults)
 
+    def __setstate__(self, state):
+        # load_state_dict replaces the groups by the saved ones; a checkpoint written by
+        # torch.optim.AdamW/Adam lacks our ``bias_correction`` key, which then comes from the defaults.
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
+
     def _init_group(self, group):
-        params, grads, exp_avgs, exp_avg_sqs = [], [], [], []
+        """Collect the tensors of one group, creating the state lazily and advancing ``step``."""
+        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -87,15 +99,19 @@ class _AdamBase(Optimizer):
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
             state = self.state[p]
             if not state:
-                # A Python int step (not a tensor) keeps the bias-correction powers in float64.
+                # A Python int step (not a tensor, as torch keeps it) so that the bias-correction
+                # powers beta**t are computed in float64 on the host, as torch's foreach path does.
                 state["step"] = 0
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            # int() also accepts a tensor step loaded from a torch.optim.AdamW state_dict.
+            state["step"] = int(state["step"]) + 1
             params.append(p)
             grads.append(p.grad)
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
-        return params, grads, exp_avgs, exp_avg_sqs
+            steps.append(state["step"])
+        return params, grads, exp_avgs, exp_avg_sqs, steps
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -105,17 +121,23 @@ class _AdamBase(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs = self._init_group(group)
-            if not params:
-                continue
-            # All tensors of a group share one step count (they are created together).
-            step = self.state[params[0]]["step"] + 1
-            for p in params:
-                self.state[p]["step"] = step
-            self._update(group, step, params, grads, exp_avgs, exp_avg_sqs)
+            params, grads, exp_avgs, exp_avg_sqs, steps = self._init_group(group)
+            if params:
+                self._update(group, steps, params, grads, exp_avgs, exp_avg_sqs)
         return loss
 
-    def _update(self, group, step, params, grads, exp_avgs, exp_avg_sqs):
+    @staticmethod
+    def _bias_corrections(steps, beta1, beta2, lr):
+        """``(lr / (1 - beta1**t), sqrt(1 - beta2**t))``: one pair of floats if every tensor of the
+        group is at the same step (the usual case), else one list entry per tensor (a parameter
+        that first received a gradient later has a smaller step, exactly as in torch)."""
+        if all(t == steps[0] for t in steps):
+            t = steps[0]
+            return lr / (1.0 - beta1 ** t), (1.0 - beta2 ** t) ** 0.5
+        return ([lr / (1.0 - beta1 ** t) for t in steps],
+                [(1.0 - beta2 ** t) ** 0.5 for t in steps])
+
+    def _update(self, group, steps, params, grads, exp_avgs, exp_avg_sqs):
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
         if wd != 0.0 and not self._decoupled:
@@ -128,18 +150,28 @@ class _AdamBase(Optimizer):
         torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
         torch._foreach_mul_(exp_avg_sqs, beta2)
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2)
-        step_size = lr
         denom = torch._foreach_sqrt(exp_avg_sqs)
+        step_size = lr
         if group["bias_correction"]:
-            step_size = lr / (1.0 - beta1 ** step)
-            torch._foreach_div_(denom, math.sqrt(1.0 - beta2 ** step))
+            # m_hat / (sqrt(v_hat) + eps) = [m / (1 - b1^t)] / [sqrt(v) / sqrt(1 - b2^t) + eps]
+            step_size, v_correction = self._bias_corrections(steps, beta1, beta2, lr)
+            torch._foreach_div_(denom, v_correction)
         if eps > 0.0:
             torch._foreach_add_(denom, eps)
         else:
-            # 0/0 := 0: v = 0 only where every gradient so far was 0, and then m = 0 too.
-            torch._foreach_clamp_min_(denom, torch.finfo(denom[0].dtype).tiny)
+            # 0/0 := 0.  v = 0 only where every gradient so far was 0 (then m = 0 too), so raising
+            # the denominator there to the smallest normal float turns 0/0 into 0/tiny = 0 and
+            # leaves every other coordinate untouched (sqrt(v) >= sqrt(subnormal) >> tiny).
+            tinies = [torch.finfo(d.dtype).tiny for d in denom]
+            if all(tiny == tinies[0] for tiny in tinies):
+                torch._foreach_clamp_min_(denom, tinies[0])
+            else:  # mixed dtypes in one group: each tensor gets the tiny of its own dtype
+                torch._foreach_clamp_min_(denom, tinies)
         # x <- x - lr * m / (sqrt(v) + eps)
-        torch._foreach_addcdiv_(params, exp_avgs, denom, value=-step_size)
+        if isinstance(step_size, list):
+            torch._foreach_addcdiv_(params, exp_avgs, denom, [-s for s in step_size])
+        else:
+            torch._foreach_addcdiv_(params, exp_avgs, denom, value=-step_size)
 
 
 class AdamW(_AdamBase):
@@ -212,7 +244,16 @@ class NormalizedSteepestDescent(Optimizer):
         """Steepest direction of Lemma 2.2 for the concatenated gradient, per tensor."""
         p = self.norm.p
         if math.isinf(p):
-            return [torch.sign(g) for g in grads]
+            return torch._foreach_sign(grads)
+        if p == 2.0:
+            # Delta = g / ||g||_2 over the concatenated gradient; one fused norm per tensor.
+            total = float(torch.linalg.vector_norm(torch.stack(
+                [n.double() for n in torch._foreach_norm(grads, 2)])))
+            if total == 0.0:
+                return [torch.zeros_like(g) for g in grads]
+            if math.isfinite(total):
+                return torch._foreach_div(grads, total)
+            # the per-tensor norms overflowed: fall through to the rescaled general formula
         if p == 1.0:
             maxes = torch.stack([g.abs().max() for g in grads])
             k = int(torch.argmax(maxes))
