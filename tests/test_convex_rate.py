@@ -1,0 +1,76 @@
+"""Property tests of the convex-rate results (book chapter ch-convex-rate):
+
+* Lemma 3.3: L(x_t) - L(z) <= (1 - lam eta)(L(x_{t-1}) - L(z)) + H/2 eta^2 (1 + lam ||x_{t-1}||)^2
+  for any feasible z, any x_{t-1} (inside or outside the ball) and any 0 <= lam eta <= 1;
+* Theorem 3.5: with eta_t = 2/(lam (t+1)), L(x_t) - L* <= 2 H D^2/(t+2), D = max(2, 1 + lam||x0||)/lam,
+  with L* from cvxpy.
+"""
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from implicit_bias import norms, problems, reference, steepest
+
+NORMS = st.sampled_from(["l1", "l2", "linf"])
+TOL_REL = 1e-9     # relative round-off of O(1) loss differences
+TOL_SOLVER = 1e-8  # accuracy of the cvxpy constrained minimum
+
+
+def _problem(kind, rng):
+    if kind == "quadratic":
+        return problems.ConvexQuadratic.random(5, rng, center_scale=2.0)
+    return problems.LogisticRegression.random(30, 5, rng)
+
+
+def _feasible_point(rng, name, radius, dim):
+    u = rng.normal(size=dim)
+    return rng.uniform(0, 1) * radius * u / norms.get_norm(name).value(u)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), name=NORMS, kind=st.sampled_from(["quadratic", "logistic"]),
+       lam=st.floats(0.2, 5.0), lam_lr=st.floats(0.0, 1.0), start_scale=st.floats(0.0, 5.0))
+def test_lemma_3_3_one_step(seed, name, kind, lam, lam_lr, start_scale):
+    rng = np.random.default_rng(seed)
+    problem = _problem(kind, rng)
+    norm, H, lr = norms.get_norm(name), problem.smoothness(name), lam_lr / lam
+    x = start_scale / lam * _feasible_point(rng, name, 1.0, problem.dim)  # inside or outside
+    z = _feasible_point(rng, name, 1 / lam, problem.dim)          # any feasible comparator
+    x_next = steepest.nsd_wd_step(x, problem.grad(x), lr, lam, name)
+    curvature = 0.5 * H * lr**2 * (1 + lam * norm.value(x)) ** 2
+    lhs = problem.loss(x_next) - problem.loss(z)
+    rhs = (1 - lam * lr) * (problem.loss(x) - problem.loss(z)) + curvature
+    assert lhs <= rhs + TOL_REL * (1 + abs(problem.loss(x)) + abs(problem.loss(z)))
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), name=NORMS, kind=st.sampled_from(["quadratic", "logistic"]),
+       lam=st.floats(0.3, 3.0), start_scale=st.floats(0.0, 4.0))
+def test_theorem_3_5_rate(seed, name, kind, lam, start_scale):
+    rng = np.random.default_rng(seed)
+    problem = _problem(kind, rng)
+    norm, steps = norms.get_norm(name), 300
+    u = rng.normal(size=problem.dim)
+    x0 = start_scale / lam * u / norm.value(u)
+    star = reference.constrained_minimum(problem, 1 / lam, name)
+    traj = steepest.run_nsd_wd(problem.grad, x0, steepest.frank_wolfe_schedule(lam), steps, lam,
+                               name, loss_fn=problem.loss)
+    t = np.arange(1, steps + 1)
+    D = max(2.0, 1.0 + lam * norm.value(x0)) / lam
+    gap = traj.losses[1:] - star.loss
+    assert np.all(gap <= 2 * problem.smoothness(name) * D**2 / (t + 2) + TOL_SOLVER)
+    if norm.value(x0) <= 1 / lam:
+        assert np.all(gap <= 8 * problem.smoothness(name) / (lam**2 * (t + 2)) + TOL_SOLVER)
+    assert np.all(gap >= -TOL_SOLVER)  # iterates t >= 1 are feasible: they cannot beat L*
+
+
+@settings(max_examples=20, deadline=None)
+@given(d=st.integers(1, 10), seed=st.integers(0, 2**31 - 1))
+def test_eq3_smoothness_constants(d, seed):
+    """H_inf = trace (brute force over sign vectors), H_2 = H_1 = 1, and H_inf < pi^2/6."""
+    target = np.random.default_rng(seed).uniform(-1, 1, d)
+    problem = problems.SeparableQuadratic(target)
+    brute = max(np.abs(problem.hessian @ v).sum() for v in problems.sign_vectors(d))
+    assert abs(problem.smoothness("linf") - brute) <= 1e-14 * brute
+    assert problem.smoothness("l2") == 1.0 == problem.smoothness("l1")
+    assert problem.smoothness("linf") < np.pi**2 / 6
