@@ -74,3 +74,39 @@ def test_eq3_smoothness_constants(d, seed):
     assert abs(problem.smoothness("linf") - brute) <= 1e-14 * brute
     assert problem.smoothness("l2") == 1.0 == problem.smoothness("l1")
     assert problem.smoothness("linf") < np.pi**2 / 6
+
+
+def test_lemma_3_3_along_trajectories_and_the_curvature_term_is_needed():
+    """Along NSD-WD runs with z = x* (cvxpy) the normalised slack is >= 0 and, on some step, < 1:
+    dropping the curvature term would break the inequality, so this test can fail."""
+    rng = np.random.default_rng(0)
+    worst = np.inf
+    for trial in range(6):
+        problem = _problem("quadratic" if trial % 2 == 0 else "logistic", rng)
+        for name in ("l1", "l2", "linf"):
+            norm, lam = norms.get_norm(name), rng.uniform(0.5, 2.0)
+            u = rng.normal(size=problem.dim)
+            x0 = rng.uniform(0.0, 4.0) / lam * u / norm.value(u)
+            traj = steepest.run_nsd_wd(problem.grad, x0, rng.uniform(0, 1, 40) / lam, 40, lam, name,
+                                       loss_fn=problem.loss)
+            z_loss = reference.constrained_minimum(problem, 1 / lam, name).loss
+            sizes = np.array([norm.value(x) for x in traj.xs[:-1]])
+            curvature = 0.5 * problem.smoothness(name) * traj.lrs**2 * (1 + lam * sizes) ** 2
+            rhs = (1 - lam * traj.lrs) * (traj.losses[:-1] - z_loss) + curvature
+            worst = min(worst, np.min((rhs - (traj.losses[1:] - z_loss)) / curvature))
+    assert -TOL_REL <= worst < 1.0, worst
+
+
+def test_theorem_3_5_constant_is_not_vacuous():
+    """On a quadratic with an interior minimiser the gap reaches more than 1/16 of 8H/(lam^2 (t+2)):
+    a bound with a constant 16 times smaller would be violated."""
+    rng = np.random.default_rng(1)
+    problem = problems.ConvexQuadratic.random(8, rng, center_scale=0.05)
+    lam, steps = 2.0, 300
+    t = np.arange(1, steps + 1)
+    for name in ("l1", "l2", "linf"):
+        star = reference.constrained_minimum(problem, 1 / lam, name)
+        traj = steepest.run_nsd_wd(problem.grad, np.zeros(8), steepest.frank_wolfe_schedule(lam), steps,
+                                   lam, name, loss_fn=problem.loss)
+        ratio = np.max((traj.losses[1:] - star.loss) / (8 * problem.smoothness(name) / (lam**2 * (t + 2))))
+        assert 1 / 16 < ratio <= 1.0, (name, ratio)
