@@ -42,11 +42,19 @@ class ConstrainedMinimum:
     """Result of :func:`constrained_minimum`.
 
     Attributes:
-        x: the minimiser :math:`x^\\star` returned by the solver.
-        loss: :math:`L^\\star`, the problem's own (numpy) loss evaluated at ``x``.
+        x: the minimiser :math:`x^\\star` returned by the solver, rescaled onto the ball if the
+            solver left it by round-off (so ``x`` is feasible).
+        loss: :math:`L^\\star`, the problem's own (numpy) loss at ``x``: an *upper* bound of the
+            true constrained minimum, since ``x`` is feasible.
+        fw_gap: the Frank--Wolfe gap :math:`\\langle\\nabla L(x), x - s\\rangle` with
+            :math:`s=\\arg\\min_{\\|s\\|\\le r}\\langle\\nabla L(x), s\\rangle`. By convexity
+            :math:`L(x) - \\min_{\\|y\\|\\le r}L(y)\\le` ``fw_gap``: a certificate of accuracy that
+            uses only the solver's point.
+        lower_bound: ``loss - fw_gap``, a certified lower bound of the constrained minimum.
         solver_value: the optimal value reported by the solver (agrees with ``loss`` to the
             solver's tolerance).
-        constraint_violation: :math:`\\max(0, \\|x\\| - r)`, of the order of the tolerance.
+        constraint_violation: :math:`\\max(0, \\|x_{\\rm solver}\\| - r)` before rescaling, of the
+            order of the tolerance.
         status: the solver status (always ``"optimal"``: anything else raises).
         tolerance: the gap/feasibility tolerance the solver met (``SOLVER_TOLERANCE`` or, after a
             stalled first attempt, 100 times it).
@@ -54,6 +62,8 @@ class ConstrainedMinimum:
 
     x: np.ndarray
     loss: float
+    fw_gap: float
+    lower_bound: float
     solver_value: float
     constraint_violation: float
     status: str
@@ -143,7 +153,15 @@ def constrained_minimum(problem, radius: float, norm, solver: str = "CLARABEL",
     else:
         raise RuntimeError(f"cvxpy solver {solver} did not reach an optimum: status "
                            f"{program.status!r} (tolerance {100.0 * tolerance:g})")
+    norm = get_norm(norm)
     x_star = np.asarray(x.value, dtype=float)
-    violation = max(0.0, get_norm(norm).value(x_star) - radius)
-    return ConstrainedMinimum(x=x_star, loss=problem.loss(x_star), solver_value=float(program.value),
-                              constraint_violation=violation, status=program.status, tolerance=tol)
+    size = norm.value(x_star)
+    violation = max(0.0, size - radius)
+    if size > radius:  # round-off outside the ball: rescale so that `loss` is a feasible value
+        x_star = x_star * (radius / size)
+    grad = problem.grad(x_star)
+    fw_gap = max(0.0, float(grad @ (x_star - norm.lmo(grad, radius))))
+    loss = problem.loss(x_star)
+    return ConstrainedMinimum(x=x_star, loss=loss, fw_gap=fw_gap, lower_bound=loss - fw_gap,
+                              solver_value=float(program.value), constraint_violation=violation,
+                              status=program.status, tolerance=tol)
