@@ -1,0 +1,421 @@
+r"""How large can Adam's updates be?  Lemma 4.2 and Lemma 4.3 as functions of *your* sequences.
+
+Notation (book chapter ``ch-adam-bounds``).  :math:`0\le\beta_1\le\beta_2<1`,
+:math:`\kappa=(\beta_2-\beta_1)/(1-\beta_2)`.  Sequences :math:`g_t` (:math:`t\ge1`) and
+:math:`v_t` (:math:`t\ge0`) with :math:`v_0\ge0`, :math:`v_t>0` and the recursion *inequality*
+
+.. math::  \iota_t := v_t-\beta_2v_{t-1}\ \ge\ (1-\beta_2)g_t^2 ,
+
+:math:`|m_0|\le\sqrt{v_0}`, :math:`m_t=\beta_1m_{t-1}+(1-\beta_1)g_t` and :math:`\Delta_t=m_t/\sqrt{v_t}`.
+Adam's own second moment has :math:`\iota_t=(1-\beta_2)g_t^2`; with :math:`\epsilon>0` the folded
+moment :math:`\tilde v_t=(\sqrt{v_t}+\epsilon)^2` qualifies too (Remark 4.2.C) and then
+:math:`\Delta_t=m_t/(\sqrt{v_t}+\epsilon)` is exactly Adam's update.
+
+**Lemma 4.2** (derived form, see the chapter):
+
+* (a) :math:`\Delta_t^2\le 1+\kappa\rho_t
+  = \big[\beta_1^tv_0+\tfrac{1-\beta_1}{1-\beta_2}\sum_{s\le t}\beta_1^{t-s}\iota_s\big]/v_t`
+  (:func:`pointwise_bound`; the right-hand form has no cancellation);
+* (b) :math:`|\sum_ta_t\Delta_t|\le\sqrt{A_T}\sqrt{\sum_t|a_t|(1+\kappa\rho_t)}`,
+  :math:`A_T=\sum_t|a_t|` (:func:`averaged_bound`);
+* (4) :math:`|\sum_ta_t\Delta_t|\le\sqrt{A_T}\sqrt{A_T+\kappa(\sum_t|a_t|\beta_1^{t-1}
+  +(1-\beta_1)\sum_sc_s\ln v_s)}` (:func:`log_bound`), with the coefficients :math:`c_s` of
+  :func:`log_coefficients`;
+* Corollary 4.2′ (i)–(iii): :func:`log_range_bound`, :func:`nonincreasing_weights_bound`,
+  :func:`constant_weights_bound`.
+
+**Lemma 4.3**: for AdamW with constant :math:`\eta`, :math:`q=1-\lambda\eta`,
+:math:`|x_{t,i}-q^tx_{0,i}|\le\frac1\lambda\sqrt{(1-q^t)[1-q^t+\kappa\lambda\eta(S_t+\Pi_t\ln
+\frac{V_t}{v^{\min}_t})]}` (:func:`iterate_bound`), and its large-:math:`t` form
+:math:`\frac1\lambda\sqrt{1+K\ln(V/v^{\min})}` (:func:`asymptotic_iterate_bound`, :func:`growth_constant`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .adamw import adam_moments
+
+__all__ = [
+    "RatioSequence", "adam_ratio_sequence", "ratio_sequence", "kappa", "pointwise_bound",
+    "averaged_bound", "log_coefficients", "log_bound", "log_range_bound",
+    "nonincreasing_weights_bound", "constant_weights_bound", "naive_bound", "eps_log_range",
+    "eps_averaged_bound", "stationary_ratio", "growth_constant", "iterate_bound",
+    "asymptotic_iterate_bound", "gradient_stream",
+]
+
+
+# ----------------------------------------------------------------------------- hyper-parameters
+def _check_betas(betas) -> tuple[float, float]:
+    beta1, beta2 = (float(b) for b in betas)
+    if not 0.0 <= beta2 < 1.0:
+        raise ValueError(f"beta2 must lie in [0, 1), got beta2={beta2!r}")
+    if not 0.0 <= beta1 <= beta2:
+        raise ValueError(f"Lemma 4.2 needs 0 <= beta1 <= beta2, got beta1={beta1!r}, beta2={beta2!r}")
+    return beta1, beta2
+
+
+def kappa(betas) -> float:
+    r""":math:`\kappa=(\beta_2-\beta_1)/(1-\beta_2)`, the excess factor of Lemma 4.2 (0 iff
+    :math:`\beta_1=\beta_2`).
+
+    >>> round(kappa((0.9, 0.999)), 9)
+    99.0
+    """
+    beta1, beta2 = _check_betas(betas)
+    return (beta2 - beta1) / (1.0 - beta2)
+
+
+# ----------------------------------------------------------------------------- sequences
+@dataclass(frozen=True)
+class RatioSequence:
+    r"""The data of Lemma 4.2 for one run: arrays of shape ``(T,) + shape`` (one row per step
+    :math:`t=1..T`, any number of independent coordinates).
+
+    Attributes:
+        betas: :math:`(\beta_1,\beta_2)`.
+        v0: :math:`v_0` (broadcastable to one row).
+        v: :math:`v_t`, :math:`t=1..T`.
+        increments: :math:`\iota_t=v_t-\beta_2v_{t-1}`, stored separately so that the bounds never
+            subtract nearly equal numbers.
+        delta: :math:`\Delta_t=m_t/\sqrt{v_t}`.
+    """
+
+    betas: tuple[float, float]
+    v0: np.ndarray
+    v: np.ndarray
+    increments: np.ndarray
+    delta: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return self.v.shape[0]
+
+
+def adam_ratio_sequence(grads, betas, eps: float = 0.0, m0=0.0, v0=0.0) -> RatioSequence:
+    r"""Lemma 4.2's data for Adam's own moments of ``grads[t-1]`` :math:`=g_t`, with :math:`\epsilon`
+    folded into :math:`v` (Remark 4.2.C): :math:`\tilde v_t=(\sqrt{v_t}+\epsilon)^2`,
+
+    .. math::  \tilde v_t-\beta_2\tilde v_{t-1}=(1-\beta_2)g_t^2
+               +2\epsilon(\sqrt{v_t}-\beta_2\sqrt{v_{t-1}})+(1-\beta_2)\epsilon^2 ,
+
+    where :math:`\sqrt{v_t}-\beta_2\sqrt{v_{t-1}}=[(1-\beta_2)g_t^2+\beta_2(1-\beta_2)v_{t-1}]
+    /(\sqrt{v_t}+\beta_2\sqrt{v_{t-1}})\ge0` is evaluated in this cancellation-free form.
+
+    Raises:
+        ValueError: if some :math:`\tilde v_t=0` (zero gradients from the start with
+            :math:`\epsilon=0`); start the sequence at the first non-zero gradient instead.
+
+    >>> adam_ratio_sequence([1.0, 1.0], (0.5, 0.5)).delta.round(4).tolist()  # m0 = v0 = 0
+    [0.7071, 0.866]
+    >>> adam_ratio_sequence([1.0, 1.0], (0.5, 0.5), m0=1.0, v0=1.0).delta.tolist()  # matched
+    [1.0, 1.0]
+    """
+    beta1, beta2 = _check_betas(betas)
+    grads = np.asarray(grads, dtype=float)
+    m, v, _ = adam_moments(grads, (beta1, beta2), 0.0, m0, v0)
+    v0 = np.broadcast_to(np.asarray(v0, dtype=float), grads.shape[1:])
+    if np.any(np.abs(np.asarray(m0, dtype=float)) > np.sqrt(v0) * (1 + 1e-12)):
+        raise ValueError("Lemma 4.2 needs |m0| <= sqrt(v0)")
+    root = np.sqrt(v)
+    v_prev = np.concatenate([v0[None], v[:-1]])
+    sq_increment = (1.0 - beta2) * grads ** 2
+    num = sq_increment + beta2 * (1.0 - beta2) * v_prev
+    den = root + beta2 * np.sqrt(v_prev)
+    root_increment = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    increments = sq_increment + 2.0 * eps * root_increment + (1.0 - beta2) * eps ** 2
+    v_tilde = (root + eps) ** 2
+    if np.any(v_tilde <= 0):
+        raise ValueError("Lemma 4.2 needs v_t > 0 for t >= 1: the gradient sequence starts with "
+                         "zeros and eps = 0; start it at the first non-zero gradient")
+    return RatioSequence(betas=(beta1, beta2), v0=(np.sqrt(v0) + eps) ** 2, v=v_tilde,
+                         increments=increments, delta=m / np.sqrt(v_tilde))
+
+
+def ratio_sequence(grads, v, betas, m0=0.0, v0=0.0, rtol: float = 1e-12) -> RatioSequence:
+    r"""Lemma 4.2's data for a *user-supplied* second-moment sequence ``v[t-1]`` :math:`=v_t`.
+
+    Checks the hypotheses :math:`v_t>0`, :math:`v_t-\beta_2v_{t-1}\ge(1-\beta_2)g_t^2` (up to a
+    relative ``rtol``) and :math:`|m_0|\le\sqrt{v_0}`, then computes :math:`m_t` and
+    :math:`\Delta_t=m_t/\sqrt{v_t}`.  The increments are obtained by subtraction, so prefer
+    :func:`adam_ratio_sequence` when :math:`v` is Adam's own moment.
+    """
+    beta1, beta2 = _check_betas(betas)
+    grads = np.asarray(grads, dtype=float)
+    v = np.asarray(v, dtype=float)
+    v0 = np.broadcast_to(np.asarray(v0, dtype=float), grads.shape[1:])
+    if np.any(v <= 0) or np.any(v0 < 0):
+        raise ValueError("Lemma 4.2 needs v0 >= 0 and v_t > 0 for t >= 1")
+    if np.any(np.abs(np.asarray(m0, dtype=float)) > np.sqrt(v0) * (1 + 1e-12)):
+        raise ValueError("Lemma 4.2 needs |m0| <= sqrt(v0)")
+    increments = v - beta2 * np.concatenate([v0[None], v[:-1]])
+    if np.any(increments < (1.0 - beta2) * grads ** 2 - rtol * v):
+        raise ValueError("v violates the recursion inequality v_t - beta2 v_{t-1} >= (1-beta2) g_t^2")
+    m, _, _ = adam_moments(grads, (beta1, beta2), 0.0, m0, v0)
+    return RatioSequence(betas=(beta1, beta2), v0=np.asarray(v0, dtype=float), v=v,
+                         increments=np.maximum(increments, 0.0), delta=m / np.sqrt(v))
+
+
+def _weights(seq: RatioSequence, weights) -> np.ndarray:
+    """|a_t| broadcast to the shape of the sequence (``None`` means a_t = 1)."""
+    a = np.ones(seq.steps) if weights is None else np.asarray(weights, dtype=float)
+    if a.shape[0] != seq.steps:
+        raise ValueError(f"weights must have one entry per step ({seq.steps}), got {a.shape[0]}")
+    return np.abs(a).reshape(a.shape + (1,) * (seq.v.ndim - a.ndim))
+
+
+def weighted_sum(seq: RatioSequence, weights=None) -> np.ndarray:
+    r"""The left-hand side :math:`|\sum_ta_t\Delta_t|` of Lemma 4.2 (per coordinate)."""
+    a = np.ones(seq.steps) if weights is None else np.asarray(weights, dtype=float)
+    a = a.reshape(a.shape + (1,) * (seq.v.ndim - a.ndim))
+    return np.abs(np.sum(a * seq.delta, axis=0))
+
+
+__all__.append("weighted_sum")
+
+
+# ----------------------------------------------------------------------------- Lemma 4.2
+def pointwise_bound(seq: RatioSequence) -> np.ndarray:
+    r"""Lemma 4.2(a): the bound :math:`1+\kappa\rho_t` on :math:`\Delta_t^2`, for every step.
+
+    Evaluated as :math:`[\beta_1^tv_0+\frac{1-\beta_1}{1-\beta_2}U_t]/v_t` with
+    :math:`U_t=\sum_{s\le t}\beta_1^{t-s}\iota_s` (all terms :math:`\ge0`): the textbook form
+    :math:`1+\kappa\rho_t` subtracts numbers of size :math:`\kappa` and loses every digit when
+    :math:`\Delta_t^2` is tiny.
+    """
+    beta1, beta2 = seq.betas
+    accumulated = np.empty_like(seq.v)
+    running = np.zeros(seq.v.shape[1:])
+    for t in range(seq.steps):
+        running = beta1 * running + seq.increments[t]
+        accumulated[t] = running
+    powers = beta1 ** np.arange(1, seq.steps + 1, dtype=float)
+    powers = powers.reshape((-1,) + (1,) * (seq.v.ndim - 1))
+    return (powers * seq.v0 + (1.0 - beta1) / (1.0 - beta2) * accumulated) / seq.v
+
+
+def averaged_bound(seq: RatioSequence, weights=None) -> np.ndarray:
+    r"""Lemma 4.2(b): :math:`\sqrt{A_T}\sqrt{A_T+\kappa\sum_t|a_t|\rho_t}
+    =\sqrt{A_T\sum_t|a_t|(1+\kappa\rho_t)}`."""
+    a = _weights(seq, weights)
+    return np.sqrt(np.sum(a, axis=0) * np.sum(a * pointwise_bound(seq), axis=0))
+
+
+def log_coefficients(weights, beta1: float) -> np.ndarray:
+    r"""Corollary 4.2′: the coefficient :math:`c_s` of :math:`\ln v_s` in the double sum of (4),
+
+    .. math::  c_s=|a_s|\frac{1-\beta_1^{s-1}}{1-\beta_1}-\sum_{t=s+1}^T|a_t|\beta_1^{t-s-1},
+               \qquad \sum_s c_s=0 .
+
+    ``weights`` has shape ``(T,)`` or ``(T,) + shape``.
+
+    >>> log_coefficients([1.0, 1.0, 1.0], 0.5).tolist()
+    [-1.5, 0.0, 1.5]
+    """
+    a = np.abs(np.asarray(weights, dtype=float))
+    later = np.zeros_like(a)  # later[s-1] = sum_{t>s} |a_t| beta1^{t-s-1}
+    for s in range(a.shape[0] - 2, -1, -1):
+        later[s] = a[s + 1] + beta1 * later[s + 1]
+    s = np.arange(1, a.shape[0] + 1, dtype=float).reshape((-1,) + (1,) * (a.ndim - 1))
+    return a * (1.0 - beta1 ** (s - 1)) / (1.0 - beta1) - later
+
+
+def _start_terms(seq: RatioSequence, a: np.ndarray) -> np.ndarray:
+    """sum_t |a_t| beta1^(t-1): the price of starting from m_0, v_0 instead of a stationary state."""
+    beta1 = seq.betas[0]
+    powers = beta1 ** np.arange(seq.steps, dtype=float)
+    return np.sum(a * powers.reshape((-1,) + (1,) * (a.ndim - 1)), axis=0)
+
+
+def _root(a: np.ndarray, excess: np.ndarray, kap: float) -> np.ndarray:
+    total = np.sum(a, axis=0)
+    excess = np.zeros_like(excess) if kap == 0.0 else kap * excess  # 0 * inf would be nan
+    return np.sqrt(total * np.maximum(total + excess, 0.0))
+
+
+def log_bound(seq: RatioSequence, weights=None) -> np.ndarray:
+    r"""Lemma 4.2, bound (4): :math:`\sqrt{A_T}\sqrt{A_T+\kappa\big(\sum_t|a_t|\beta_1^{t-1}
+    +(1-\beta_1)\sum_t|a_t|\sum_{k<t}\beta_1^{k-1}\ln\frac{v_t}{v_{t-k}}\big)}`.
+
+    The double sum is computed as :math:`\sum_sc_s(\ln v_s-\ln v_{\min})` (equal, since
+    :math:`\sum_sc_s=0`), which keeps the logarithms small.
+    """
+    a = _weights(seq, weights)
+    beta1 = seq.betas[0]
+    log_v = np.log(seq.v)
+    c = log_coefficients(np.broadcast_to(a, seq.v.shape), beta1)
+    double_sum = np.sum(c * (log_v - log_v.min(axis=0)), axis=0)
+    return _root(a, _start_terms(seq, a) + (1.0 - beta1) * double_sum, kappa(seq.betas))
+
+
+def log_range_bound(seq: RatioSequence, weights=None) -> np.ndarray:
+    r"""Corollary 4.2′(i), any weights: the double sum replaced by
+    :math:`P_T\ln(V_T/v^{\min}_T)`, :math:`P_T=\sum_s(c_s)_+`, :math:`V_T,v^{\min}_T` the
+    largest and smallest :math:`v_t`, :math:`1\le t\le T`."""
+    a = _weights(seq, weights)
+    beta1 = seq.betas[0]
+    positive_part = np.sum(np.maximum(log_coefficients(np.broadcast_to(a, seq.v.shape), beta1), 0),
+                           axis=0)
+    log_range = np.log(seq.v.max(axis=0) / seq.v.min(axis=0))
+    return _root(a, _start_terms(seq, a) + (1.0 - beta1) * positive_part * log_range,
+                 kappa(seq.betas))
+
+
+def nonincreasing_weights_bound(seq: RatioSequence, weights=None) -> np.ndarray:
+    r"""Corollary 4.2′(ii), :math:`|a_1|\ge|a_2|\ge\dots` and :math:`\beta_2>0`:
+
+    .. math:: \sqrt{A_T}\sqrt{A_T+\frac{\kappa|a_1|}{1-\beta_1}\Big(1+\ln\frac{V_T}{v_1}
+              +\frac{\beta_1\ln(1/\beta_2)}{1-\beta_1}\Big)} .
+
+    Needs only an upper bound on :math:`v` (it survives :math:`v_t\to0`).
+    """
+    a = _weights(seq, weights)
+    beta1, beta2 = seq.betas
+    if np.any(np.diff(a, axis=0) > 0):
+        raise ValueError("Corollary 4.2'(ii) needs non-increasing |weights|")
+    if beta2 == 0.0:
+        raise ValueError("Corollary 4.2'(ii) needs beta2 > 0")
+    memory = beta1 * math.log(1.0 / beta2) / (1.0 - beta1)
+    excess = a[0] / (1.0 - beta1) * (1.0 + np.log(seq.v.max(axis=0) / seq.v[0]) + memory)
+    return _root(a, excess, kappa(seq.betas))
+
+
+def constant_weights_bound(seq: RatioSequence, linearised: bool = False) -> np.ndarray:
+    r"""Corollary 4.2′(iii), :math:`a_t\equiv1` and :math:`v` non-decreasing:
+    :math:`\sum_t\Delta_t\le\sqrt{T(T+X)}\le T+X/2` with
+    :math:`X=\frac{\kappa}{1-\beta_1}(1+\ln\frac{v_T}{v_1})`; ``linearised`` returns
+    :math:`T+X/2`."""
+    if np.any(np.diff(seq.v, axis=0) < 0):
+        raise ValueError("Corollary 4.2'(iii) needs a non-decreasing v")
+    steps = float(seq.steps)
+    x = kappa(seq.betas) / (1.0 - seq.betas[0]) * (1.0 + np.log(seq.v[-1] / seq.v[0]))
+    return steps + x / 2 if linearised else np.sqrt(steps * (steps + x))
+
+
+# ----------------------------------------------------------------------------- epsilon
+def naive_bound(grad_bound: float, eps: float) -> float:
+    r"""The naive per-step bound :math:`|\Delta_t|\le G/\epsilon` (:math:`|m_t|\le G`,
+    :math:`\sqrt{v_t}+\epsilon\ge\epsilon`), linear in :math:`1/\epsilon`."""
+    return grad_bound / eps
+
+
+def eps_log_range(grad_bound: float, eps: float) -> float:
+    r""":math:`\ln(V_T/v^{\min}_T)\le2\ln(1+G/\epsilon)` for the folded moment with
+    :math:`m_0=v_0=0` and :math:`|g_t|\le G` (:math:`\epsilon^2\le\tilde v_t\le(G+\epsilon)^2`)."""
+    return 2.0 * math.log1p(grad_bound / eps)
+
+
+def eps_averaged_bound(steps: int, betas, grad_bound: float, eps: float) -> float:
+    r"""A data-free bound on the *average* update :math:`|\frac1T\sum_{t\le T}\Delta_t|` of Adam
+    with :math:`\epsilon>0`, :math:`m_0=v_0=0`, :math:`|g_t|\le G`: Corollary 4.2′(ii) with
+    :math:`a_t=1` and :math:`\ln(V_T/v_1)\le2\ln(1+G/\epsilon)`,
+
+    .. math:: \sqrt{1+\frac{\kappa}{T(1-\beta_1)}\Big(1+2\ln(1+G/\epsilon)
+              +\frac{\beta_1\ln(1/\beta_2)}{1-\beta_1}\Big)} ,
+
+    logarithmic in :math:`1/\epsilon` (the naive bound :func:`naive_bound` is linear).
+    """
+    beta1, beta2 = _check_betas(betas)
+    memory = beta1 * math.log(1.0 / beta2) / (1.0 - beta1) if beta1 > 0 else 0.0
+    excess = kappa(betas) / (1.0 - beta1) * (1.0 + eps_log_range(grad_bound, eps) + memory)
+    return math.sqrt(1.0 + excess / steps)
+
+
+# ----------------------------------------------------------------------------- geometric growth
+def stationary_ratio(growth, betas) -> np.ndarray:
+    r"""The self-similar update :math:`D(r)=\frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}}`
+    of gradients :math:`g_t\propto r^t` (:math:`r>\max(\beta_1,\sqrt{\beta_2})`):
+    :math:`m_t/\sqrt{v_t}\to D(r)`.  :math:`D(e^\delta)=1+\frac{\kappa\delta}{1-\beta_1}+O(\delta^2)`:
+    for growing gradients (:math:`r>1`) and :math:`\beta_1<\beta_2` the update exceeds 1.
+
+    >>> round(float(stationary_ratio(1.0, (0.9, 0.999))), 12)
+    1.0
+    """
+    beta1, beta2 = (float(b) for b in betas)
+    r = np.asarray(growth, dtype=float)
+    return (1.0 - beta1) / (r - beta1) * np.sqrt((r * r - beta2) / (1.0 - beta2))
+
+
+def gradient_stream(grads) -> Callable[[np.ndarray], np.ndarray]:
+    """A ``grad_fn`` for :func:`implicit_bias.adamw.run_adamw` that ignores ``x`` and returns
+    ``grads[0], grads[1], ...`` on successive calls (an arbitrary, e.g. adversarial, gradient stream)."""
+    rows = iter(np.asarray(grads, dtype=float))
+    return lambda x: next(rows)
+
+
+# ----------------------------------------------------------------------------- Lemma 4.3
+def _check_decay(lr: float, weight_decay: float) -> float:
+    if not (lr > 0 and weight_decay > 0 and lr * weight_decay <= 1.0):
+        raise ValueError(f"Lemma 4.3 needs lr > 0, weight_decay > 0 and lr * weight_decay <= 1, "
+                         f"got lr={lr!r}, weight_decay={weight_decay!r}")
+    return 1.0 - lr * weight_decay
+
+
+def growth_constant(betas, lr: float, weight_decay: float) -> float:
+    r""":math:`K=\frac{(\beta_2-\beta_1)\lambda\eta}{(1-\beta_2)(1-\beta_1-\lambda\eta)}`, the
+    factor of :math:`\ln(V/v^{\min})` in the large-:math:`t` form of Lemma 4.3 (regime
+    :math:`\lambda\eta<1-\beta_1`).  :math:`K\ll1` iff (essentially) :math:`1-\beta_2\gg\lambda\eta`.
+
+    >>> round(growth_constant((0.9, 0.999), 1e-3, 1.0), 4)
+    1.0
+    """
+    beta1, _ = _check_betas(betas)
+    q = _check_decay(lr, weight_decay)
+    if q <= beta1:
+        raise ValueError("the large-t form needs lr * weight_decay < 1 - beta1")
+    return kappa(betas) * lr * weight_decay / (q - beta1)
+
+
+def asymptotic_iterate_bound(betas, lr: float, weight_decay: float, log_range) -> np.ndarray:
+    r"""Large-:math:`t` form of Lemma 4.3 (:math:`q^t\to0`): :math:`\frac1\lambda\sqrt{1+K\ln(V/v^{\min})}`."""
+    k = growth_constant(betas, lr, weight_decay)
+    return np.sqrt(1.0 + k * np.asarray(log_range, dtype=float)) / weight_decay
+
+
+def iterate_bound(v_tilde, betas, lr: float, weight_decay: float) -> np.ndarray:
+    r"""Lemma 4.3, bound (5): for AdamW (no bias correction, constant :math:`\eta`,
+    :math:`m_0=v_0=0`, any :math:`\epsilon\ge0`) on *any* gradient stream,
+
+    .. math::  |x_{t,i}-q^tx_{0,i}|\le\frac1\lambda\sqrt{(1-q^t)\Big[1-q^t+\kappa\lambda\eta
+               \Big(S_t+\Pi_t\ln\frac{V_t}{v^{\min}_t}\Big)\Big]},
+
+    :math:`q=1-\lambda\eta`, :math:`S_t=\sum_{s\le t}q^{t-s}\beta_1^{s-1}`,
+    :math:`\Pi_t=\frac{1-q^t}{1-q}` (or :math:`\min\{\cdot,\frac{1-\beta_1^t}{q-\beta_1}\}` if
+    :math:`q>\beta_1`), :math:`V_t, v^{\min}_t` the max and min of :math:`\tilde v_s`, :math:`s\le t`.
+
+    A coordinate whose first gradients are exactly 0 (:math:`\tilde v=0`, no update) is handled by
+    restarting the clock at its first non-zero :math:`\tilde v` (the bound is 0 before it).
+
+    Args:
+        v_tilde: ``(T,) + shape`` array of the folded moments :math:`(\sqrt{v_t}+\epsilon)^2`.
+        betas, lr, weight_decay: :math:`(\beta_1,\beta_2)`, :math:`\eta`, :math:`\lambda`.
+
+    Returns:
+        the bound for every step and coordinate, same shape as ``v_tilde``.
+    """
+    beta1, _ = _check_betas(betas)
+    q = _check_decay(lr, weight_decay)
+    v_tilde = np.asarray(v_tilde, dtype=float)
+    active = v_tilde > 0
+    started = np.logical_or.accumulate(active, axis=0)
+    # t counted from each coordinate's first non-zero v~ (1 there), 0 before
+    t = np.cumsum(started, axis=0).astype(float)
+    masked = np.where(started, v_tilde, np.nan)
+    log_range = np.log(np.fmax.accumulate(masked, axis=0) / np.fmin.accumulate(masked, axis=0))
+    log_range = np.where(started, log_range, 0.0)
+    qt = q ** t
+    if abs(q - beta1) > 1e-12:
+        start_sum = (qt - beta1 ** t) / (q - beta1)
+    else:  # q == beta1: sum_s q^{t-s} q^{s-1} = t q^{t-1}
+        start_sum = t * q ** np.maximum(t - 1, 0)
+    horizon = (1.0 - qt) / (1.0 - q) if q < 1.0 else t
+    if q > beta1:
+        horizon = np.minimum(horizon, (1.0 - beta1 ** t) / (q - beta1))
+    kap = kappa(betas)
+    excess = 0.0 if kap == 0.0 else kap * lr * weight_decay * (start_sum + horizon * log_range)
+    inner = (1.0 - qt) * (1.0 - qt + excess)
+    return np.where(started, np.sqrt(np.maximum(inner, 0.0)), 0.0) / weight_decay
