@@ -22,6 +22,9 @@ def test_linf_minimiser_of_separable_quadratic_is_a_clip(seed, radius):
     assert np.allclose(sol.x, clip, atol=TOL_SOLVER)
     assert sol.loss == pytest.approx(problem.loss(clip), abs=TOL_SOLVER)
     assert sol.status == "optimal" and sol.constraint_violation <= TOL_SOLVER
+    # the certificate brackets the true minimum: lower_bound <= L(clip) <= loss
+    assert sol.lower_bound <= problem.loss(clip) + 1e-12 and problem.loss(clip) <= sol.loss + 1e-12
+    assert norms.get_norm("linf").value(sol.x) <= radius
 
 
 def test_l2_minimiser_of_isotropic_quadratic_is_a_projection():
