@@ -147,10 +147,12 @@ class LpNorm:
             d = np.zeros_like(flat)
             d[j] = np.sign(flat[j])
             return d.reshape(g.shape)
-        q = self.q
         scale = np.abs(g).max()  # work with g/scale so |g|^(q-1) cannot overflow
-        a = np.abs(g) / scale
-        return np.sign(g) * a ** (q - 1.0) / _lp(a, q) ** (q - 1.0)
+        weights = np.sign(g) * (np.abs(g) / scale) ** (self.q - 1.0)
+        # Dividing by ||weights||_p equals dividing by ||g/scale||_q^(q-1) (as (q-1)p = q), but it
+        # does not raise the rounding error of ||g/scale||_q to the power q - 1, which is huge
+        # as p -> 1 (p = 1 + 2e-16 gave <g, Delta> off by 26% before).
+        return weights / _lp(weights, self.p)
 
     def lmo(self, g: np.ndarray, radius: float) -> np.ndarray:
         r"""Linear minimisation oracle :math:`s\in\arg\min_{\|s\|_p\le r}\langle g,s\rangle = -r\Delta`.
