@@ -279,7 +279,8 @@ def nonincreasing_weights_bound(seq: RatioSequence, weights=None) -> np.ndarray:
         raise ValueError("Corollary 4.2'(ii) needs non-increasing |weights|")
     if beta2 == 0.0:
         raise ValueError("Corollary 4.2'(ii) needs beta2 > 0")
-    memory = beta1 * math.log(1.0 / beta2) / (1.0 - beta1)
+    # beta1 ln(1/beta2)/(1-beta1); -log(beta2), since 1/beta2 can overflow for a tiny beta2
+    memory = beta1 * -math.log(beta2) / (1.0 - beta1) if beta1 > 0 else 0.0
     excess = a[0] / (1.0 - beta1) * (1.0 + np.log(seq.v.max(axis=0) / seq.v[0]) + memory)
     return _root(a, excess, kappa(seq.betas))
 
@@ -320,7 +321,7 @@ def eps_averaged_bound(steps: int, betas, grad_bound: float, eps: float) -> floa
     logarithmic in :math:`1/\epsilon` (the naive bound :func:`naive_bound` is linear).
     """
     beta1, beta2 = _check_betas(betas)
-    memory = beta1 * math.log(1.0 / beta2) / (1.0 - beta1) if beta1 > 0 else 0.0
+    memory = beta1 * -math.log(beta2) / (1.0 - beta1) if beta1 > 0 else 0.0
     excess = kappa(betas) / (1.0 - beta1) * (1.0 + eps_log_range(grad_bound, eps) + memory)
     return math.sqrt(1.0 + excess / steps)
 
