@@ -190,18 +190,25 @@ def test_lemma_3_1_outward_updates_make_the_bound_tight():
 @given(p=exponents, seed=seeds, weight_decay=st.floats(0.05, 5.0),
        start_scale=st.floats(0.0, 5.0), convex=st.booleans())
 def test_frank_wolfe_equals_nsd_wd(p, seed, weight_decay, start_scale, convex):
-    """Theorem 3.2: NSD-WD with lr eta_t = Frank--Wolfe on ||x|| <= 1/lam with gamma_t = lam eta_t,
-    for whole trajectories, inside and outside the ball, on convex and non-convex losses."""
+    """Theorem 3.2: an NSD-WD step with lr eta_t equals a Frank--Wolfe step on ||x|| <= 1/lam with
+    gamma_t = lam eta_t, from every iterate of a run, inside and outside the ball, on convex and
+    non-convex losses.  Whole trajectories are compared on the convex loss only: on the non-convex
+    one, large steps can amplify the 1-ulp difference between the two (as they would amplify a
+    1-ulp change of x_0 in NSD-WD alone); the book's ch-nsd-fw shows this."""
     rng = np.random.default_rng(seed)
     norm = get_norm(p)
     grad = quadratic_grad(3.0 * rng.standard_normal(4)) if convex else nonconvex_grad
     x0 = rng.standard_normal(4)
     x0 *= start_scale / (weight_decay * norm.value(x0))
     lrs = rng.random(40) / weight_decay
-    nsd = run_nsd_wd(grad, x0, lrs, 40, weight_decay, norm)
-    fw = run_frank_wolfe(grad, x0, weight_decay * lrs, 40, 1.0 / weight_decay, norm)
     scale = max(1.0 / weight_decay, norm.value(x0))
-    assert np.max(np.abs(nsd.xs - fw.xs)) <= 1e3 * REL_TOL * scale  # 40 steps of round-off
+    nsd = run_nsd_wd(grad, x0, lrs, 40, weight_decay, norm)
+    for x, x_next, lr in zip(nsd.xs, nsd.xs[1:], lrs):
+        fw_next = frank_wolfe_step(x, grad(x), weight_decay * lr, 1.0 / weight_decay, norm)
+        assert np.max(np.abs(fw_next - x_next)) <= 10 * REL_TOL * scale  # one step of round-off
+    if convex:
+        fw = run_frank_wolfe(grad, x0, weight_decay * lrs, 40, 1.0 / weight_decay, norm)
+        assert np.max(np.abs(nsd.xs - fw.xs)) <= 1e3 * REL_TOL * scale  # 40 steps of round-off
 
 
 def test_frank_wolfe_schedule_matches_theorem_3_5():
