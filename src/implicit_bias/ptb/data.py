@@ -122,14 +122,17 @@ def resolve_data_dir(data_dir=None, download: bool = True, splits=("train", "val
     return directory
 
 
-def read_tokens(path) -> list[str]:
-    """Whitespace tokens of a file with one ``<eos>`` appended per line (the PyTorch example's rule)."""
+def read_tokens(path, limit: int | None = None) -> list[str]:
+    """Whitespace tokens of a file with one ``<eos>`` appended per line (the PyTorch example's rule);
+    only the first ``limit`` tokens if given."""
     tokens: list[str] = []
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             tokens.extend(line.split())
             tokens.append(EOS)
-    return tokens
+            if limit is not None and len(tokens) >= limit:
+                break
+    return tokens[:limit] if limit is not None else tokens
 
 
 def build_vocab(tokens) -> dict[str, int]:
@@ -183,12 +186,8 @@ def load_corpus(data_dir=None, train_tokens: int | None = None,
         A :class:`Corpus`.
     """
     directory = resolve_data_dir(data_dir, download=download)
-    train = read_tokens(directory / PTB_FILES["train"][0])
-    valid = read_tokens(directory / PTB_FILES["valid"][0])
-    if train_tokens is not None:
-        train = train[:train_tokens]
-    if valid_tokens is not None:
-        valid = valid[:valid_tokens]
+    train = read_tokens(directory / PTB_FILES["train"][0], train_tokens)
+    valid = read_tokens(directory / PTB_FILES["valid"][0], valid_tokens)
     vocab = build_vocab(train)
     return Corpus(train=_encode(train, vocab), valid=_encode(valid, vocab), words=list(vocab))
 

@@ -463,3 +463,30 @@ def train(config: TrainConfig, out_dir, resume: bool = False, data_dir=None, cor
         config = replace(config, **overrides)
     return Trainer(config, data_dir=data_dir, corpus=corpus,
                    show_progress=show_progress).run(out_dir, resume=resume)
+
+
+def _gloo_worker(rank: int, world: int, port: int, config: TrainConfig, out_dir, data_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        Trainer(config, data_dir=data_dir, show_progress=False).run(out_dir)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_gloo(config: TrainConfig, out_dir, world_size: int = 2, data_dir=None) -> dict:
+    """Run ``config`` as ``world_size`` CPU processes (gloo), as ``torchrun`` would; return run.json.
+
+    Used to check that the sharded step equals the single-process full-batch step.
+    """
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:  # a free local port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # fork: the children inherit the imported modules (spawn would re-import torch in each)
+    mp.start_processes(_gloo_worker, args=(world_size, port, config, str(out_dir), data_dir),
+                       nprocs=world_size, join=True, start_method="fork")
+    return json.loads((Path(out_dir) / "run.json").read_text())
