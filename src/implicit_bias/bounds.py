@@ -366,9 +366,12 @@ def growth_constant(betas, lr: float, weight_decay: float) -> float:
     """
     beta1, _ = _check_betas(betas)
     q = _check_decay(lr, weight_decay)
+    kap = kappa(betas)
+    if kap == 0.0:  # beta1 = beta2: no log term at all, whatever lr * weight_decay
+        return 0.0
     if q <= beta1:
         raise ValueError("the large-t form needs lr * weight_decay < 1 - beta1")
-    return kappa(betas) * lr * weight_decay / (q - beta1)
+    return kap * lr * weight_decay / (q - beta1)
 
 
 def asymptotic_iterate_bound(betas, lr: float, weight_decay: float, log_range) -> np.ndarray:
