@@ -86,6 +86,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--micro-batch", type=_positive_int("micro-batch"), default=None,
                    help="chunks per forward pass (memory only; the step is the full-batch step)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (0: torch default)")
+    p.add_argument("--strict-fp32", action="store_true",
+                   help="no TF32 matrix products on CUDA (default: TF32, parameters stay fp32)")
     p.add_argument("--steps", type=_positive_int("steps"), default=None, help="override the step count")
     p.add_argument("--batch-fraction", type=_fraction, default=1.0,
                    help="fraction of the chunks per step (0.5: the Figure 2 variant)")
@@ -129,6 +131,8 @@ def _overrides(args) -> dict:
              "steps": args.steps}
     out = {k: v for k, v in pairs.items() if v is not None}
     out["batch_fraction"] = args.batch_fraction
+    if args.strict_fp32:
+        out["tf32"] = False
     return out
 
 

@@ -102,42 +102,103 @@ def load_runs(paths) -> list[Run]:
     return runs
 
 
-def plot_linf(runs, out_dir, zoom: int | None = None) -> list[Path]:
-    """One PNG per (λ, reduction-free) group: ‖x_t‖∞ against t with the 1/λ line, full and zoomed.
+#: line colour of AdamW per (beta1, beta2); baselines use plotting.OPTIMIZER_COLORS
+BETA_COLORS = {(0.99, 0.99): "#d62728", (0.999, 0.999): "#8c1c13", (0.9, 0.95): "#ff7f0e",
+               (0.9, 0.999): "#9467bd"}
+#: line style of the baselines per (beta1, beta2)
+BETA_STYLES = {(0.99, 0.99): "-", (0.9, 0.999): "--", (0.999, 0.999): ":", (0.9, 0.95): "-."}
+FAMILY_NAMES = {"adamw": "AdamW", "adam": "Adam (no decay)", "adam-l2": "Adam-ℓ2, mean loss",
+                "adam-l2-sum": "Adam-ℓ2, summed loss"}
 
-    ``zoom`` is the first step of the right-hand panel (default: half the run).
-    """
+
+def betas_of(run: Run) -> tuple[float, float]:
+    return (run.config["beta1"], run.config["beta2"])
+
+
+def describe(run: Run) -> str:
+    """``AdamW β=(0.99, 0.99)``-style legend text."""
+    b1, b2 = betas_of(run)
+    return f"{FAMILY_NAMES[run.family]} β=({b1:g}, {b2:g})"
+
+
+def pick(runs, family: str, betas, weight_decay: float | None = None) -> Run | None:
+    """The run of a family (see :attr:`Run.family`) at the given betas and λ (``None``: any)."""
+    for r in runs:
+        if r.family == family and betas_of(r) == tuple(betas) and (
+                weight_decay is None or r.family == "adam"
+                or r.config["weight_decay"] == weight_decay):
+            return r
+    return None
+
+
+def plot_linf_axes(axes, runs, weight_decay: float, zoom_from: int, families=None) -> None:
+    """‖x_t‖∞ against t on ``axes[0]`` (all steps) and ``axes[1]`` (t >= zoom_from), 1/λ dashed."""
+    from ..plotting import BOUND_STYLE, OPTIMIZER_COLORS
+
+    families = families or ("adamw", "adam", "adam-l2", "adam-l2-sum")
+    for r in runs:
+        if r.family not in families:
+            continue
+        if r.family != "adam" and r.config["weight_decay"] != weight_decay:
+            continue
+        b = betas_of(r)
+        if r.family == "adamw":
+            style = dict(color=BETA_COLORS.get(b, "k"), lw=1.6)
+        else:
+            style = dict(color=OPTIMIZER_COLORS[r.family], lw=1.1, ls=BETA_STYLES.get(b, "-"))
+        m = r.metrics
+        for ax, first in zip(axes, (0, zoom_from)):
+            keep = m["step"] >= first
+            ax.plot(m["step"][keep], m["linf"][keep], label=describe(r), **style)
+    for ax in axes:
+        ax.axhline(1 / weight_decay, **BOUND_STYLE, label=r"$1/\lambda$")
+        ax.set_xlabel("step $t$")
+    axes[0].set_ylabel(r"$\|x_t\|_\infty$")
+    axes[0].set_yscale("log")
+    axes[0].set_title(f"λ = {weight_decay:g}, all steps")
+    axes[1].set_title(f"zoom: t ≥ {zoom_from}")
+
+
+def plot_linf(runs, out_dir, zoom: int | None = None) -> list[Path]:
+    """One PNG per λ: ‖x_t‖∞ against t with the 1/λ line, full range and zoom (default: 2nd half)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..plotting import BOUND_STYLE, OPTIMIZER_COLORS, use_book_style
+    from ..plotting import use_book_style
 
     use_book_style()
     out_dir = Path(out_dir)
     written = []
-    for lam in sorted({r.config["weight_decay"] for r in runs if r.config["optimizer"] != "adam"}):
-        group = [r for r in runs if r.config["weight_decay"] == lam or r.config["optimizer"] == "adam"]
+    for lam in sorted({r.config["weight_decay"] for r in runs if r.family != "adam"}):
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
-        for ax, start in zip(axes, (0, None)):
-            for r in group:
-                m = r.metrics
-                first = zoom if zoom is not None else int(m["step"][-1]) // 2
-                keep = m["step"] >= (start if start is not None else first)
-                ax.plot(m["step"][keep], m["linf"][keep], lw=1.2,
-                        color=OPTIMIZER_COLORS.get(r.family, None),
-                        alpha=1.0 if r.family == "adamw" else 0.6,
-                        label=f"{r.family} β=({r.config['beta1']:g}, {r.config['beta2']:g})")
-            ax.axhline(1 / lam, **BOUND_STYLE, label=r"$1/\lambda$")
-            ax.set_xlabel("step $t$")
-            ax.set_ylabel(r"$\|x_t\|_\infty$")
-            ax.set_yscale("log")
-        axes[0].set_title(f"λ = {lam:g}: full run")
-        axes[1].set_title("second half")
-        axes[1].legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        steps = max(int(r.metrics["step"][-1]) for r in runs)
+        plot_linf_axes(axes, runs, lam, zoom if zoom is not None else steps // 2)
+        axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
         path = out_dir / f"linf_wd{lam:g}.png"
         fig.savefig(path)
         plt.close(fig)
         written.append(path)
     return written
+
+
+def runs_table(runs) -> str:
+    """Markdown table: per run 1/λ, ‖x‖∞ (initial, max over the 2nd half, final), Lemma 4.3's
+    bound (5) with the measured ln(V/v_min), final loss, and the tensor attaining ‖x_T‖∞."""
+    head = ("| run | λ | 1/λ | max ‖x‖∞, 2nd half | final ‖x‖∞ | Lemma 4.3 bound (5) | "
+            "final loss | tensor attaining ‖x‖∞ |\n|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for r in runs:
+        s, lam = r.summary, r.config["weight_decay"]
+        bound = run_prediction(r)
+        rows.append(f"| {describe(r)} | {lam:g} | {'∞' if lam == 0 else f'{1 / lam:g}'} | "
+                    f"{s['max_linf_second_half']:.3f} | {s['final_linf']:.3f} | "
+                    f"{'—' if math.isnan(bound) else f'{bound:.3f}'} | {s['final_loss']:.3f} | "
+                    f"`{short_name(s['final_linf_tensor'])}` |")
+    return head + "\n".join(rows)
+
+
+def short_name(name: str) -> str:
+    """``transformer_encoder.layers.1.norm2.weight`` -> ``layers.1.norm2.weight``."""
+    return name.replace("transformer_encoder.", "")
