@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 #: Largest dimension for which the l_inf constant of a dense PSD matrix is computed exactly by
-#: enumerating sign vectors (2^(d-1) of them); above it the bound sum_ij |M_ij| is used.
+#: enumerating sign vectors (2^(d-1) of them); above it the sum of the absolute entries is used.
 MAX_ENUMERATION_DIM = 16
 
 

@@ -39,25 +39,24 @@ SOLVER_TOLERANCE = 1e-10
 
 @dataclass(frozen=True)
 class ConstrainedMinimum:
-    """Result of :func:`constrained_minimum`.
+    r"""Result of :func:`constrained_minimum`. Fields:
 
-    Attributes:
-        x: the minimiser :math:`x^\\star` returned by the solver, rescaled onto the ball if the
-            solver left it by round-off (so ``x`` is feasible).
-        loss: :math:`L^\\star`, the problem's own (numpy) loss at ``x``: an *upper* bound of the
-            true constrained minimum, since ``x`` is feasible.
-        fw_gap: the Frank--Wolfe gap :math:`\\langle\\nabla L(x), x - s\\rangle` with
-            :math:`s=\\arg\\min_{\\|s\\|\\le r}\\langle\\nabla L(x), s\\rangle`. By convexity
-            :math:`L(x) - \\min_{\\|y\\|\\le r}L(y)\\le` ``fw_gap``: a certificate of accuracy that
-            uses only the solver's point.
-        lower_bound: ``loss - fw_gap``, a certified lower bound of the constrained minimum.
-        solver_value: the optimal value reported by the solver (agrees with ``loss`` to the
-            solver's tolerance).
-        constraint_violation: :math:`\\max(0, \\|x_{\\rm solver}\\| - r)` before rescaling, of the
-            order of the tolerance.
-        status: the solver status (always ``"optimal"``: anything else raises).
-        tolerance: the gap/feasibility tolerance the solver met (``SOLVER_TOLERANCE`` or, after a
-            stalled first attempt, 100 times it).
+    * ``x``: the minimiser :math:`\hat x` returned by the solver, rescaled onto the ball if the
+      solver left it by round-off (so ``x`` is feasible);
+    * ``loss``: the problem's own (numpy) loss at ``x``, an *upper* bound of the true constrained
+      minimum :math:`L^\star`, since ``x`` is feasible;
+    * ``fw_gap``: the Frank--Wolfe gap :math:`\langle\nabla L(\hat x),\hat x-s\rangle` with
+      :math:`s=\arg\min_{\|s\|\le r}\langle\nabla L(\hat x),s\rangle`; by convexity
+      :math:`L(\hat x)-L^\star\le` ``fw_gap``, a certificate of accuracy that uses only the
+      solver's point;
+    * ``lower_bound``: ``loss - fw_gap``, a certified lower bound of :math:`L^\star`;
+    * ``solver_value``: the optimal value reported by the solver (agrees with ``loss`` to the
+      solver's tolerance);
+    * ``constraint_violation``: :math:`\max(0,\|x_{\rm solver}\|-r)` before rescaling, of the
+      order of the tolerance;
+    * ``status``: the solver status (always ``"optimal"``: anything else raises);
+    * ``tolerance``: the gap/feasibility tolerance the solver met (``SOLVER_TOLERANCE`` or, after a
+      stalled first attempt, 100 times it).
     """
 
     x: np.ndarray
