@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["TransformerLM", "linear_cross_entropy", "sinusoidal_positions"]
+__all__ = ["TransformerLM", "linear_cross_entropy", "sinusoidal_positions", "training_flops"]
 
 
 def sinusoidal_positions(max_len: int, d_model: int) -> torch.Tensor:
@@ -159,3 +159,19 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
 
 class _NoGradCtx:
     needs_input_grad = (False, False, False, False, False)
+
+
+def training_flops(d_model: int, d_ff: int, n_layers: int, vocab_size: int, seq_len: int,
+                   tokens: int) -> float:
+    r"""Matrix-product FLOPs of one full-batch gradient (forward + backward = 3x forward).
+
+    Forward per token: per layer :math:`2(3d^2 + d^2 + 2 d\,d_{ff})` (QKV, output projection,
+    feed-forward) plus :math:`4Td` (scores and weighted values over the full :math:`T\times T`
+    block, as the kernels compute them), and :math:`2dV` for the decoder.
+
+    >>> round(training_flops(200, 200, 2, 10_000, 35, 929_565) / 1e12, 1)  # paper scale, TFLOP
+    14.0
+    """
+    per_layer = 2 * (4 * d_model * d_model + 2 * d_model * d_ff) + 4 * seq_len * d_model
+    forward = n_layers * per_layer + 2 * d_model * vocab_size
+    return 3.0 * forward * tokens

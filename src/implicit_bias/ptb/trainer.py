@@ -363,7 +363,8 @@ class Trainer:
             out.mkdir(parents=True, exist_ok=True)
         if self.world > 1:
             dist.barrier()
-        if resume and (out / "checkpoint.pt").is_file():
+        resumed = bool(resume and (out / "checkpoint.pt").is_file())
+        if resumed:
             self.load_checkpoint(out)
         else:
             self._record(math.nan)
@@ -402,7 +403,7 @@ class Trainer:
         result = dict(config=asdict(self.config), label=self.config.label(),
                       summary=self.summary(),
                       timing=dict(wall_time_s=wall, cpu_time_s=cpu, world_size=self.world,
-                                  device=str(self.device), resumed=bool(resume),
+                                  device=str(self.device), resumed=resumed,
                                   device_name=_device_name(self.device)),
                       provenance=provenance(asdict(self.config), self.config.seed))
         if self.rank == 0:
