@@ -26,6 +26,7 @@ def main(pages: list[str]) -> int:
         tmp = Path(tmp)
         shutil.copy(ROOT / "_config.yml", tmp / "_config.yml")
         shutil.copytree(ROOT / "book", tmp / "book")
+        shutil.copytree(ROOT / "src", tmp / "src")  # for literalinclude of package code
         root = "book/intro" if (ROOT / "book/intro.md").exists() else pages[0]
         chapters = "".join(f"      - file: {p}\n" for p in pages if p != root)
         (tmp / "_toc.yml").write_text(
@@ -37,7 +38,7 @@ def main(pages: list[str]) -> int:
         out = proc.stdout + proc.stderr
         warnings = [l for l in out.splitlines() if "WARNING" in l or "ERROR" in l]
         tolerated = re.compile(r"(undefined label|label '.*' not found|unknown document|"
-                               r"failed to create a cross reference|Kernel is running over TCP)")
+                               r"failed to create a cross reference|reference target not found|Kernel is running over TCP)")
         real = [w for w in warnings if not tolerated.search(w)]
         for line in out.splitlines():
             if re.search(r"Executing|execution|Executed", line):

@@ -79,8 +79,16 @@ def provenance(config: dict | None = None, seed: int | None = None) -> dict:
 
 
 def header(seed: int | None = None) -> None:
-    """Print the provenance line that opens every chapter of the book."""
-    info = machine()
+    """Print the provenance line that opens every chapter of the book.
+
+    Versions are read from package metadata, so a chapter that never uses torch does not pay
+    for importing it.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        torch_version = f" | torch {version('torch')}"
+    except PackageNotFoundError:
+        torch_version = ""
     print(f"implicit_bias {__version__} | source {source_hash()} | git {git_commit()[:12]} | "
-          f"seed {seed} | python {info['python']} | numpy {info['numpy']}"
-          + (f" | torch {info['torch']}" if "torch" in info else ""))
+          f"seed {seed} | python {sys.version.split()[0]} | numpy {np.__version__}{torch_version}")
