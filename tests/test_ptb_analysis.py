@@ -1,0 +1,40 @@
+"""Lemma 4.3 prediction used by the PTB chapter agrees with implicit_bias.bounds; FLOP count."""
+
+import math
+
+import numpy as np
+import pytest
+
+from implicit_bias import bounds
+from implicit_bias.ptb.analysis import lemma_4_3_linf_bound
+from implicit_bias.ptb.configs import get_config, sweep_configs
+from implicit_bias.ptb.model import training_flops
+
+
+@pytest.mark.parametrize("betas,lr,wd", [((0.9, 0.95), 1e-2, 1.0), ((0.9, 0.999), 1e-2, 2.0),
+                                         ((0.99, 0.99), 1e-3, 2.0), ((0.5, 0.9), 0.05, 1.0)])
+def test_bound_matches_the_package_lemma_4_3(betas, lr, wd):
+    rng = np.random.default_rng(0)
+    v_tilde = np.exp(rng.normal(size=(300, 1)) * 2.0)  # one coordinate, v~ > 0 from the start
+    package = bounds.iterate_bound(v_tilde, betas, lr, wd)[-1, 0]
+    log_ratio = float(np.log(v_tilde.max() / v_tilde.min()))
+    ours = lemma_4_3_linf_bound(lr, wd, *betas, 300, log_ratio, x0_linf=0.0)
+    assert math.isclose(ours, package, rel_tol=1e-9)
+
+
+def test_equal_betas_bound_is_the_decay_envelope():
+    q = 1 - 2.0 * 1e-2
+    assert math.isclose(lemma_4_3_linf_bound(1e-2, 2.0, 0.9, 0.9, 50, 7.0, 1.0),
+                        q ** 50 + (1 - q ** 50) / 2.0, rel_tol=1e-12)
+
+
+def test_paper_scale_is_about_14_tflop_per_step():
+    flop = training_flops(200, 200, 2, 10_000, 35, 26_559 * 35)
+    assert 13.5e12 < flop < 14.5e12
+
+
+def test_cpu_sweep_covers_every_adamw_setting():
+    labels = {c.label() for c in sweep_configs("cpu")}
+    assert len(labels) == 18
+    assert {"adamw_b0.9-0.95_wd2_s0", "adam-l2_b0.99-0.99_wd1_sum_s0", "adam_b0.9-0.999_s0"} <= labels
+    assert get_config("cpu").lr * 2.0 * get_config("cpu").steps == 8.0  # 8 time constants at λ=2
