@@ -5,7 +5,15 @@ Modules (imported on demand, so ``import implicit_bias`` stays light):
 
 * :mod:`implicit_bias.norms`      -- l_p norms, dual norms, steepest directions, LMOs (Section 2)
 * :mod:`implicit_bias.steepest`   -- NSD-WD (Eq. 1), Eq. 2, Frank--Wolfe (Algorithm 2), runners
+* :mod:`implicit_bias.problems`   -- convex test problems with smoothness per norm, Eq. 3
+* :mod:`implicit_bias.reference`  -- cvxpy constrained minimum with a certified lower bound
+* :mod:`implicit_bias.kkt`        -- KKT residual (Lemma 3.8), Frank--Wolfe gap, l_inf diagnostic
+* :mod:`implicit_bias.nonconvex`  -- non-convex test losses (Rosenbrock, two-layer network)
+* :mod:`implicit_bias.adamw`      -- AdamW / Adam-l2 in NumPy float64 with the whole history
+* :mod:`implicit_bias.counterexample` -- Appendix B.3: beta1 > beta2 breaks Theorem 1.1
+* :mod:`implicit_bias.bounds`     -- Lemma 4.2 and Lemma 4.3 (how large Adam's updates can be)
 * :mod:`implicit_bias.optim`      -- PyTorch AdamW (Algorithm 1), AdamL2, NormalizedSteepestDescent
+* :mod:`implicit_bias.ptb`        -- Penn Treebank data, transformer, full-batch trainer, CLI
 * :mod:`implicit_bias.report`     -- provenance header for the book and saved results
 * :mod:`implicit_bias.plotting`   -- the book's one plotting style
 """
@@ -16,7 +24,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "norms", "steepest", "optim", "report", "plotting", "problems", "reference", "kkt",
-    "bounds", "adamw", "ptb",
+    "bounds", "adamw", "ptb", "nonconvex", "counterexample",
 }
 
 
