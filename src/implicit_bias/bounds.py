@@ -45,7 +45,7 @@ __all__ = [
     "averaged_bound", "log_coefficients", "log_bound", "log_range_bound",
     "nonincreasing_weights_bound", "constant_weights_bound", "naive_bound", "eps_log_range",
     "eps_averaged_bound", "stationary_ratio", "growth_constant", "iterate_bound",
-    "asymptotic_iterate_bound", "gradient_stream",
+    "asymptotic_iterate_bound", "gradient_stream", "weighted_sum",
 ]
 
 
@@ -173,9 +173,6 @@ def weighted_sum(seq: RatioSequence, weights=None) -> np.ndarray:
     a = np.ones(seq.steps) if weights is None else np.asarray(weights, dtype=float)
     a = a.reshape(a.shape + (1,) * (seq.v.ndim - a.ndim))
     return np.abs(np.sum(a * seq.delta, axis=0))
-
-
-__all__.append("weighted_sum")
 
 
 # ----------------------------------------------------------------------------- Lemma 4.2
