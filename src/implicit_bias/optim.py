@@ -186,7 +186,14 @@ class AdamW(_AdamBase):
         eps: :math:`\epsilon \ge 0`; Theorem 1.1 needs :math:`\epsilon = 0` (then 0/0 := 0).
         weight_decay: :math:`\lambda \ge 0`; the implicit constraint is :math:`\|x\|_\infty\le1/\lambda`.
         bias_correction: divide the moments by :math:`1-\beta^t` as ``torch.optim.AdamW`` does
-            (default ``False``, as in the paper).
+            (default ``False``, as in the paper).  With ``True`` the trajectory is bit-identical to
+            ``torch.optim.AdamW(foreach=True)`` (same kernels, same scalars; ``tests/test_optim.py``).
+
+    Each parameter keeps its own step count (a tensor that first gets a gradient late is
+    bias-corrected from its own first step, as in torch).  The state uses torch's names
+    (``step``, ``exp_avg``, ``exp_avg_sq``), so ``state_dict``/``load_state_dict`` round-trip,
+    and a ``torch.optim.AdamW`` checkpoint can be resumed with ``bias_correction=True``.
+    The step costs the same as torch's foreach step (``bench/bench_optim.py``).
 
     Example:
         >>> model = torch.nn.Linear(3, 1)
