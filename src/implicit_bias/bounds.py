@@ -76,13 +76,10 @@ class RatioSequence:
     r"""The data of Lemma 4.2 for one run: arrays of shape ``(T,) + shape`` (one row per step
     :math:`t=1..T`, any number of independent coordinates).
 
-    Attributes:
-        betas: :math:`(\beta_1,\beta_2)`.
-        v0: :math:`v_0` (broadcastable to one row).
-        v: :math:`v_t`, :math:`t=1..T`.
-        increments: :math:`\iota_t=v_t-\beta_2v_{t-1}`, stored separately so that the bounds never
-            subtract nearly equal numbers.
-        delta: :math:`\Delta_t=m_t/\sqrt{v_t}`.
+    Fields: ``betas`` :math:`=(\beta_1,\beta_2)`; ``v0`` :math:`=v_0` (broadcastable to one row);
+    ``v[t-1]`` :math:`=v_t`; ``increments[t-1]`` :math:`=\iota_t=v_t-\beta_2v_{t-1}`, stored
+    separately so that the bounds never subtract nearly equal numbers; ``delta[t-1]``
+    :math:`=\Delta_t=m_t/\sqrt{v_t}`.
     """
 
     betas: tuple[float, float]
