@@ -49,7 +49,7 @@ def eager_gradient(trainer: Trainer, batches) -> float:
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                trainer.targets[sel].reshape(-1), reduction="sum")
         (loss / n_tok).backward()
-        total += float(loss)
+        total += float(loss.detach())
     return total / n_tok
 
 
@@ -63,7 +63,7 @@ def ours_gradient(trainer: Trainer, batches) -> float:
         part = trainer.model.loss_sum(trainer.inputs[sel], trainer.targets[sel],
                                       trainer.config.loss_chunk_rows)
         part.backward()
-        total += float(part)
+        total += float(part.detach())
     torch._foreach_div_([p.grad for p in trainer.params], float(n_tok))
     return total / n_tok
 

@@ -170,8 +170,12 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, data_dir=None, corpus=None, show_progress=True):
         self.config = config.validate()
-        self.rank, self.world = _init_distributed(config.device)
-        self.device = torch.device(config.device)
+        device = config.device
+        if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # one GPU per torchrun rank
+            torch.cuda.set_device(torch.device(device))
+        self.rank, self.world = _init_distributed(device)
+        self.device = torch.device(device)
         if config.device.startswith("cuda"):
             # TF32 matrix products (parameters, gradients, optimizer state stay fp32) unless
             # tf32=False (strict fp32, ~4x slower on an H200)
