@@ -38,7 +38,7 @@ def main(pages: list[str]) -> int:
         out = proc.stdout + proc.stderr
         warnings = [l for l in out.splitlines() if "WARNING" in l or "ERROR" in l]
         tolerated = re.compile(r"(undefined label|label '.*' not found|unknown document|"
-                               r"failed to create a cross reference|reference target not found|equation not found|Kernel is running over TCP)")
+                               r"failed to create a cross reference|prf:ref reference target not found|equation not found|Kernel is running over TCP)")
         real = [w for w in warnings if not tolerated.search(w)]
         for line in out.splitlines():
             if re.search(r"Executing|execution|Executed", line):
