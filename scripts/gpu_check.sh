@@ -6,12 +6,16 @@
 # Results: $OUT/ptb_gpu (when $OUT is set, e.g. on the project's device machine) else
 # book/results/ptb/gpu/.  Data: $PTB_DIR, else the user cache, else a verified download.
 # Usage: bash scripts/gpu_check.sh [extra arguments of scripts/gpu_check.py]
+# On a machine without network access (e.g. the project's lent GPU machine), put the three files
+# in runs/ptb/ first (git-ignored: `mkdir -p runs/ptb && cp /work/shared/data/ptb/ptb.*.txt runs/ptb/`),
+# send that folder along with the working tree, and this script finds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 if [ -x .venv/bin/python ]; then PY=.venv/bin/python; fi
 if [ -z "${PTB_DIR:-}" ] && [ -d ../shared/data/ptb ]; then export PTB_DIR=$(cd ../shared/data/ptb && pwd); fi
 if [ -z "${PTB_DIR:-}" ] && [ -d shared/data/ptb ]; then export PTB_DIR=$(cd shared/data/ptb && pwd); fi
+if [ -z "${PTB_DIR:-}" ] && [ -f runs/ptb/ptb.train.txt ]; then export PTB_DIR=$(cd runs/ptb && pwd); fi
 DEST=${OUT:+$OUT/ptb_gpu}
 DEST=${DEST:-book/results/ptb/gpu}
 mkdir -p "$DEST"
