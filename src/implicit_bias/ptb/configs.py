@@ -44,7 +44,7 @@ WEIGHT_DECAYS = (1.0, 2.0)
 CONFIGS = {
     "cpu": TrainConfig(
         name="cpu", train_tokens=5000, valid_tokens=3500, d_model=64, n_heads=2, d_ff=64,
-        n_layers=2, lr=1e-2, steps=400, micro_batch=512, loss_chunk_rows=8192, threads=1,
+        n_layers=2, lr=1e-2, steps=400, micro_batch=512, loss_chunk_rows=8192, threads=2,
         eval_every=50, checkpoint_every=100, tensor_log_every=10),
     "paper": TrainConfig(
         name="paper", train_tokens=None, valid_tokens=None, d_model=200, n_heads=2, d_ff=200,

@@ -111,7 +111,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, weight, bias, targets, chunk_rows):
         need_grad = any(ctx.needs_input_grad[:3])
-        total = h.new_zeros((), dtype=torch.float32)
+        total = h.new_zeros(())
         grad_h = torch.empty_like(h) if need_grad else None
         grad_w = torch.zeros_like(weight) if need_grad else None
         grad_b = torch.zeros_like(bias) if need_grad else None
@@ -119,11 +119,17 @@ class _LinearCrossEntropy(torch.autograd.Function):
             hc = h[start: start + chunk_rows]
             yc = targets[start: start + chunk_rows]
             logits = torch.addmm(bias, hc, weight.t())
-            lse = torch.logsumexp(logits, dim=1)
-            total += (lse - logits.gather(1, yc[:, None]).squeeze(1)).sum()
+            target_logit = logits.gather(1, yc[:, None]).squeeze(1)
+            # one exp per logit: logits <- exp(logits - max), in place (the chunk's only big
+            # buffer); lse = max + log(sum); softmax = exp(logits - max) / sum
+            row_max = logits.amax(dim=1, keepdim=True)
+            logits.sub_(row_max).exp_()
+            row_sum = logits.sum(dim=1, keepdim=True)
+            lse = row_max.squeeze(1) + row_sum.squeeze(1).log()
+            total += (lse - target_logit).sum()
             if need_grad:
-                # logits <- softmax(logits) - onehot(y), in place (the chunk's only big buffer)
-                logits.sub_(lse[:, None]).exp_()
+                # logits <- softmax(logits) - onehot(y)
+                logits.div_(row_sum)
                 logits[torch.arange(yc.numel(), device=yc.device), yc] -= 1.0
                 torch.mm(logits, weight, out=grad_h[start: start + chunk_rows])
                 grad_w.addmm_(logits.t(), hc)
