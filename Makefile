@@ -13,7 +13,7 @@ JB_FLAGS := -n -W --keep-going
 help:
 	@echo "make book   - install (into $(VENV)) and build the site, every notebook executed, into _build/html/"
 	@echo "make test   - install, run the package tests, then build the book afresh (a failing chapter fails)"
-	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make bench  - run the benchmarks in bench/ (optimizer step, PTB gradient, build times; ~20 min)"
 	@echo "make clean  - remove _build/"
 
 install: $(STAMP)
@@ -39,8 +39,11 @@ pytest: $(STAMP)
 
 test: pytest book-fresh
 
+# Benchmarks report ratios against a baseline measured in the same run; results in bench/results/.
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_optim.py
+	$(BIN)/python bench/bench_ptb.py
+	$(BIN)/python bench/build_times.py
 
 clean:
 	rm -rf _build
