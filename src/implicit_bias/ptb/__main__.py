@@ -85,6 +85,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the preset's)")
     p.add_argument("--micro-batch", type=_positive_int("micro-batch"), default=None,
                    help="chunks per forward pass (memory only; the step is the full-batch step)")
+    p.add_argument("--loss-chunk-rows", type=_positive_int("loss-chunk-rows"), default=None,
+                   help="rows per chunk of the fused output layer + loss (speed and memory only; "
+                        "small chunks stay in cache on a CPU, large ones fill a GPU)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (0: torch default)")
     p.add_argument("--strict-fp32", action="store_true",
                    help="no TF32 matrix products on CUDA (default: TF32, parameters stay fp32)")
@@ -128,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args) -> dict:
     pairs = {"device": args.device, "micro_batch": args.micro_batch, "threads": args.threads,
-             "steps": args.steps}
+             "steps": args.steps, "loss_chunk_rows": args.loss_chunk_rows}
     out = {k: v for k, v in pairs.items() if v is not None}
     out["batch_fraction"] = args.batch_fraction
     if args.strict_fp32:

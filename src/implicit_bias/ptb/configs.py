@@ -48,7 +48,7 @@ CONFIGS = {
         eval_every=50, checkpoint_every=100, tensor_log_every=10),
     "paper": TrainConfig(
         name="paper", train_tokens=None, valid_tokens=None, d_model=200, n_heads=2, d_ff=200,
-        n_layers=2, lr=1e-3, steps=12800, micro_batch=512, loss_chunk_rows=4096,
+        n_layers=2, lr=1e-3, steps=12800, micro_batch=512, loss_chunk_rows=1024,
         eval_every=200, checkpoint_every=200, tensor_log_every=50),
 }
 
