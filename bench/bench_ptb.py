@@ -105,7 +105,8 @@ def main(argv=None) -> dict:
             runs=len(cpu_runs),
             median_cpu_s=statistics.median(t["cpu_time_s"] for t in cpu_runs) if cpu_runs else None,
             median_wall_s=statistics.median(t["wall_time_s"] for t in cpu_runs) if cpu_runs else None,
-            note="from book/results/ptb/cpu/*/run.json (1 thread, machine shared with other jobs)"),
+            note="from the committed book/results/ptb/cpu/*/run.json; their README gives the "
+                 "machine, threads and load"),
         load_average=os.getloadavg(),
         provenance=report.provenance(dict(fraction=args.fraction, threads=args.threads,
                                           micro_batch=args.micro_batch), seed=config.seed))
