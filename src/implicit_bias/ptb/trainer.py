@@ -373,7 +373,7 @@ class Trainer:
         else:
             self._record(math.nan)
         t0, c0 = time.perf_counter(), time.process_time()
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # plain bar: tqdm.auto warns in notebooks without ipywidgets
 
         bar = tqdm(total=self.config.steps, initial=self.step, disable=not self.show_progress,
                    desc=self.config.label(), mininterval=1.0)
