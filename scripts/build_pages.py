@@ -27,6 +27,7 @@ def main(pages: list[str]) -> int:
         shutil.copy(ROOT / "_config.yml", tmp / "_config.yml")
         shutil.copytree(ROOT / "book", tmp / "book")
         shutil.copytree(ROOT / "src", tmp / "src")  # for literalinclude of package code
+        shutil.copytree(ROOT / "bench" / "results", tmp / "bench" / "results")  # read by chapters
         root = "book/intro" if (ROOT / "book/intro.md").exists() else pages[0]
         chapters = "".join(f"      - file: {p}\n" for p in pages if p != root)
         (tmp / "_toc.yml").write_text(
