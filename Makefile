@@ -6,7 +6,6 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-JB_FLAGS := -n -W --keep-going
 
 .PHONY: book test pytest book-fresh bench clean install help
 
@@ -26,13 +25,13 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build $(JB_FLAGS) .
+	$(BIN)/jupyter-book build -n -W --keep-going .
 	@echo "Site built: _build/html/index.html"
 
 # The book built from scratch: no stale doctrees or execution cache can hide a broken chapter.
 book-fresh: $(STAMP)
 	rm -rf _build
-	$(BIN)/jupyter-book build $(JB_FLAGS) .
+	$(BIN)/jupyter-book build -n -W --keep-going .
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n 2 src tests
