@@ -405,6 +405,24 @@ def iterate_bound(v_tilde, betas, lr: float, weight_decay: float) -> np.ndarray:
     masked = np.where(started, v_tilde, np.nan)
     log_range = np.log(np.fmax.accumulate(masked, axis=0) / np.fmin.accumulate(masked, axis=0))
     log_range = np.where(started, log_range, 0.0)
+    return np.where(started, iterate_bound_from_log_range(t, log_range, betas, lr, weight_decay),
+                    0.0)
+
+
+def iterate_bound_from_log_range(t, log_range, betas, lr: float, weight_decay: float) -> np.ndarray:
+    r"""The right-hand side of bound (5) of Lemma 4.3 for given :math:`t` and
+    :math:`\ln(V_t/v^{\min}_t)` (see :func:`iterate_bound`; arrays broadcast, :math:`t\ge0`).
+
+    The bound increases with the log range, so the largest log range over coordinates bounds
+    every coordinate.  For :math:`\beta_1=\beta_2` it is :math:`(1-q^t)/\lambda`.
+
+    >>> round(float(iterate_bound_from_log_range(400, 5.0, (0.99, 0.99), 1e-2, 1.0)), 6)
+    0.982049
+    """
+    beta1, _ = _check_betas(betas)
+    q = _check_decay(lr, weight_decay)
+    t = np.asarray(t, dtype=float)
+    log_range = np.asarray(log_range, dtype=float)
     qt = q ** t
     if abs(q - beta1) > 1e-12:
         start_sum = (qt - beta1 ** t) / (q - beta1)
@@ -416,4 +434,4 @@ def iterate_bound(v_tilde, betas, lr: float, weight_decay: float) -> np.ndarray:
     kap = kappa(betas)
     excess = 0.0 if kap == 0.0 else kap * lr * weight_decay * (start_sum + horizon * log_range)
     inner = (1.0 - qt) * (1.0 - qt + excess)
-    return np.where(started, np.sqrt(np.maximum(inner, 0.0)), 0.0) / weight_decay
+    return np.sqrt(np.maximum(inner, 0.0)) / weight_decay

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import bounds
 from .trainer import read_metrics
 
 __all__ = ["lemma_4_3_linf_bound", "load_runs", "plot_linf", "run_prediction", "Run"]
@@ -33,27 +34,17 @@ __all__ = ["lemma_4_3_linf_bound", "load_runs", "plot_linf", "run_prediction", "
 
 def lemma_4_3_linf_bound(lr: float, weight_decay: float, beta1: float, beta2: float, t: int,
                          log_v_ratio: float, x0_linf: float) -> float:
-    r"""Bound (5) of Lemma 4.3 on :math:`\|x_t\|_\infty` (see the module docstring).
+    r"""Bound (5) of Lemma 4.3 on :math:`\|x_t\|_\infty`: :math:`q^t\|x_0\|_\infty` plus
+    :func:`implicit_bias.bounds.iterate_bound_from_log_range` (see the module docstring).
 
     >>> round(lemma_4_3_linf_bound(1e-2, 1.0, 0.99, 0.99, 400, 5.0, 1.0), 6)  # beta1 = beta2
     1.0
     >>> lemma_4_3_linf_bound(1e-2, 2.0, 0.9, 0.95, 400, 0.0, 0.0) < 0.5 * 1.01
     True
     """
-    if not 0 <= beta1 <= beta2 < 1:
-        raise ValueError(f"Lemma 4.3 needs 0 <= beta1 <= beta2 < 1, got ({beta1}, {beta2})")
-    lam_eta = lr * weight_decay
-    q = 1.0 - lam_eta
-    if not 0 < lam_eta <= 1:
-        raise ValueError(f"need 0 < lr * weight_decay <= 1, got {lam_eta}")
-    qt = q ** t
-    s = np.arange(1, t + 1)
-    s_t = float(np.sum(q ** (t - s) * beta1 ** (s - 1)))
-    pi_t = (1 - qt) / (1 - q)
-    if q > beta1:
-        pi_t = min(pi_t, (1 - beta1 ** t) / (q - beta1))
-    inner = 1 - qt + (beta2 - beta1) / (1 - beta2) * lam_eta * (s_t + pi_t * log_v_ratio)
-    return qt * x0_linf + math.sqrt((1 - qt) * inner) / weight_decay
+    q_t = (1.0 - lr * weight_decay) ** t
+    rest = bounds.iterate_bound_from_log_range(t, log_v_ratio, (beta1, beta2), lr, weight_decay)
+    return q_t * x0_linf + float(rest)
 
 
 class Run:
