@@ -176,7 +176,8 @@ def _check_folder(config: TrainConfig, out: Path, args) -> bool:
     if state.kind == "empty" or args.overwrite:
         return True
     if not args.resume:
-        how = ("replace it with --overwrite" if state.kind in ("other-config", "diverged")
+        how = ("--resume continues only the same settings: replace it with --overwrite"
+               if state.kind in ("other-config", "diverged")
                else "continue it with --resume, or replace it with --overwrite")
         detail = f": {state.detail}" if state.detail else ""
         raise _Refusal(f"{out} already holds a run{detail}; {how}, or choose another --out")
