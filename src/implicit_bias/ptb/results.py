@@ -36,7 +36,7 @@ from .configs import config_differences
 __all__ = ["METRIC_COLUMNS", "COLUMNS", "STATUSES", "RESULTS_ENV", "RUN_FILES", "ResultsError",
            "Run", "FolderState", "load_runs", "read_metrics", "read_run_json", "write_csv",
            "write_json", "write_readme", "run_status", "inspect_folder",
-           "committed_results_dir"]
+           "committed_results_dir", "repository_path"]
 
 METRIC_COLUMNS = ("step", "loss", "linf", "linf_tensor", "l2", "val_ppl")
 COLUMNS = {
@@ -219,22 +219,41 @@ def load_runs(paths) -> list[Run]:
     return runs
 
 
+def repository_path(relative) -> Path:
+    """``<repository>/relative`` for a package used from its git checkout (or editable install).
+
+    Found from this file, not from the working directory, so that a chapter's notebook runs
+    from any folder.  Raises :class:`ResultsError` if the file is not there.
+    """
+    path = Path(__file__).resolve().parents[3] / relative
+    if not path.exists():
+        raise ResultsError(f"{path} not found: the package is not installed from a git checkout "
+                           f"of the project. Clone the repository and install it with "
+                           f"`pip install -e .`")
+    return path
+
+
 def committed_results_dir(name: str | None = None) -> Path:
     """The committed PTB results (``book/results/ptb``, or ``.../name``), wherever Python runs.
 
     ``$IMPLICIT_BIAS_RESULTS`` names a copy of ``book/results/ptb`` if set; otherwise the folder
     is found next to the package source (``<repository>/book/results/ptb`` for a checkout or an
-    editable install), so a chapter's notebook runs from any working directory.
+    editable install, see :func:`repository_path`).
     """
     override = os.environ.get(RESULTS_ENV)
-    base = Path(override) if override else Path(__file__).resolve().parents[3] / "book" / "results" / "ptb"
-    folder = base / name if name else base
+    relative = Path("book", "results", "ptb", *([name] if name else []))
+    if not override:
+        try:
+            return repository_path(relative)
+        except ResultsError as err:
+            raise ResultsError(f"committed PTB results not found: {err}, or set {RESULTS_ENV} to "
+                               f"a copy of its book/results/ptb folder") from None
+    folder = Path(override) / name if name else Path(override)
     if not folder.is_dir():
-        how = (f"${RESULTS_ENV}={override} does not hold it" if override else
-               "the package is not installed from a git checkout of the project")
-        raise ResultsError(f"committed PTB results not found at {folder}: {how}. Clone the "
-                           f"repository and install it with `pip install -e .`, or set "
-                           f"{RESULTS_ENV} to a copy of its book/results/ptb folder")
+        raise ResultsError(f"committed PTB results not found at {folder}: ${RESULTS_ENV}="
+                           f"{override} does not hold it. Unset it to use the repository's "
+                           f"book/results/ptb (with `pip install -e .` from a git checkout), or "
+                           f"point it to a copy of that folder")
     return folder
 
 
