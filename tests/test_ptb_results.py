@@ -110,3 +110,16 @@ def test_every_column_is_documented(tmp_path):
     assert set(results.COLUMNS) == set(results.METRIC_COLUMNS)
     assert all(f"`{c}`" in text for c in results.METRIC_COLUMNS)
     assert "row t holds the loss at x_{t-1}" in text
+
+
+def test_plot_linf_leaves_the_backend_to_the_caller(tmp_path):
+    """A library function must not switch the caller's matplotlib backend (the CLI picks Agg)."""
+    run = _copy_run(tmp_path)
+    done = _python("import matplotlib\n"
+                   "matplotlib.use('svg')\n"
+                   "from implicit_bias.ptb import analysis, results\n"
+                   f"paths = analysis.plot_linf(results.load_runs([{str(run)!r}]), {str(tmp_path)!r})\n"
+                   "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
+                   "print(len(paths))", cwd=tmp_path, MPLCONFIGDIR=str(tmp_path / "mpl"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1" and (tmp_path / "linf_wd1.png").is_file()
