@@ -1,6 +1,7 @@
 """PTB results format: reading is torch-free, strict, and finds the committed results anywhere."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ SRC = str(Path(implicit_bias.__file__).resolve().parents[1])
 
 def _python(code: str, cwd, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": SRC, **env}, timeout=120)
+                          env={**os.environ, "PYTHONPATH": SRC, **env}, timeout=120)
 
 
 def test_reading_results_does_not_import_torch(tmp_path):
@@ -120,6 +121,6 @@ def test_plot_linf_leaves_the_backend_to_the_caller(tmp_path):
                    "from implicit_bias.ptb import analysis, results\n"
                    f"paths = analysis.plot_linf(results.load_runs([{str(run)!r}]), {str(tmp_path)!r})\n"
                    "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
-                   "print(len(paths))", cwd=tmp_path, MPLCONFIGDIR=str(tmp_path / "mpl"))
+                   "print(len(paths))", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1" and (tmp_path / "linf_wd1.png").is_file()

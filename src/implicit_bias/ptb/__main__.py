@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("dirs", nargs="+", type=Path, help="run folders or sweep folders")
     plot.add_argument("--out", type=Path, default=None,
                       help="where to write the PNGs (default: the one folder given)")
+    for name, command in (("run", run), ("sweep", sweep), ("plot", plot)):
+        command.set_defaults(parser=command)  # errors found after parsing name the subcommand
     return parser
 
 
@@ -350,7 +352,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     command = {"run": _run, "sweep": _sweep, "plot": _plot}[args.command]
     try:
-        return command(args, parser, argv)
+        return command(args, args.parser, argv)
     except (_Refusal, results.ResultsError) as err:
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
