@@ -294,3 +294,14 @@ def test_plot_of_a_run_folder_writes_there(finished, tmp_path, capsys):
     code, out, err = invoke(["plot", finished, "--out", tmp_path / "figs"], capsys)
     assert code == 0, err
     assert (tmp_path / "figs" / "linf_wd1.png").is_file()
+
+
+def test_a_users_folder_is_not_a_run_and_keeps_its_files(finished, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "README.md").write_text("my notes\n")
+    code, _, err = invoke(RUN + ["--steps", "1", "--out", out], capsys)
+    assert code == 0, err
+    code, _, err = invoke(RUN + ["--steps", "1", "--overwrite", "--out", out], capsys)
+    assert code == 0, err
+    assert (out / "README.md").read_text() == "my notes\n" and results.Run(out).complete

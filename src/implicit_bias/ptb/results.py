@@ -51,8 +51,10 @@ COLUMNS = {
 }
 #: ``running`` (being written), ``interrupted`` (Ctrl-C, resumable), ``diverged``, ``complete``
 STATUSES = ("running", "interrupted", "diverged", "complete")
-#: files a run writes; a folder holding any of them is a run folder
-RUN_FILES = ("run.json", "metrics.csv", "tensor_linf.csv", "checkpoint.pt", "README.md")
+#: files a run writes; a folder holding any of them is a run folder (README.md is not
+#: enough: a user's folder may have its own)
+RUN_FILES = ("run.json", "metrics.csv", "tensor_linf.csv", "checkpoint.pt")
+README_TITLE = "# PTB run `"
 #: environment variable naming a copy of ``book/results/ptb`` (see :func:`committed_results_dir`)
 RESULTS_ENV = "IMPLICIT_BIAS_RESULTS"
 
@@ -88,9 +90,15 @@ def write_json(path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def is_run_readme(path) -> bool:
+    """Whether ``path`` is a README written by :func:`write_readme` (safe to replace)."""
+    path = Path(path)
+    return path.is_file() and path.read_text(errors="replace").startswith(README_TITLE)
+
+
 def write_readme(directory, label: str) -> None:
     """A short ``README.md`` saying what each file and column of the run folder means."""
-    lines = [f"# PTB run `{label}`", "",
+    lines = [f"{README_TITLE}{label}`", "",
              "Written by `python -m implicit_bias.ptb` (module `implicit_bias.ptb.results`).", "",
              "`metrics.csv`, one row per step t (row t holds the loss at x_{t-1} and the norms "
              "of x_t):", ""]

@@ -441,9 +441,12 @@ class Trainer:
                                   f"(--overwrite)")
         if self.rank == 0:
             out.mkdir(parents=True, exist_ok=True)
-            if overwrite and not resume:
-                for f in list(results.RUN_FILES) + [p.name for p in out.glob("linf_wd*.png")]:
-                    (out / f).unlink(missing_ok=True)
+            if overwrite and not resume:  # the old run's files and figures, nothing else
+                old = [out / f for f in results.RUN_FILES] + list(out.glob("linf_wd*.png"))
+                if results.is_run_readme(out / "README.md"):
+                    old.append(out / "README.md")
+                for path in old:
+                    path.unlink(missing_ok=True)
         if self.world > 1:
             dist.barrier()
 
@@ -477,8 +480,9 @@ class Trainer:
         else:
             row, per = self.recorder.measure(0, math.nan)
             self.recorder.keep(row, per)
-            if self.rank == 0:
-                results.write_readme(out, self.config.label())
+            readme = out / "README.md"
+            if self.rank == 0 and (not readme.exists() or results.is_run_readme(readme)):
+                results.write_readme(out, self.config.label())  # never over a user's README
         self.start_step = self.step
         self._write(out, "running")
         from tqdm import tqdm  # plain bar: tqdm.auto warns in notebooks without ipywidgets
