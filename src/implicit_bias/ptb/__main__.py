@@ -277,45 +277,52 @@ def _sweep(args, parser, argv) -> int:
         _check_device(config)
     _check_out(args.out)
     _check_data(args.data_dir)
-    from .trainer import DivergedError, RunInterrupted, Trainer
-
     k, n = args.shard
     counts = dict(new=0, resumed=0, complete=0, diverged=0, untouched=0)
     for i, config in enumerate(configs):
-        if i % n != k:
-            continue
-        out, head = args.out / config.label(), f"[{i + 1}/{len(configs)}] {config.label()}"
-        state = results.inspect_folder(out, config.to_dict())
-        if state.kind in ("complete", "diverged", "other-config", "longer", "unreadable"):
-            key = {"complete": "complete", "diverged": "diverged"}.get(state.kind, "untouched")
-            counts[key] += 1
-            note = "skipped" if key == "complete" else \
-                "not retried" if key == "diverged" else "not touched: move it or use another --out"
-            print(f"{head}: {state.detail}, {note}", flush=True)
-            continue
-        trainer = Trainer(config, data_dir=args.data_dir, show_progress=not args.no_progress)
-        try:
-            result = trainer.run(out, resume=True)
-        except DivergedError as err:
-            counts["diverged"] += 1
-            print(f"{head}: {err}", flush=True)
-            continue
-        except RunInterrupted as err:
-            print(f"{head}: {err}. Run the same sweep command again to continue:\n"
-                  f"{_command(argv)}", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        except ValueError as err:  # an old checkpoint made with other settings
-            counts["untouched"] += 1
-            print(f"{head}: not touched: {err}", flush=True)
-            continue
-        how = "new" if trainer.start_step == 0 else "resumed"
-        counts[how] += 1
-        s = result["summary"]
-        print(f"{head}: {how if how == 'new' else f'resumed from step {trainer.start_step}'}, "
-              f"final ||x||_inf {s['final_linf']:.4f}, loss {s['final_loss']:.4f}, "
-              f"{result['timing']['wall_time_s']:.1f} s", flush=True)
+        if i % n == k:
+            head = f"[{i + 1}/{len(configs)}] {config.label()}"
+            outcome, text = _sweep_one(config, args.out / config.label(), args)
+            if outcome == "interrupted":
+                print(f"{head}: {text}. Run the same sweep command again to continue:\n"
+                      f"{_command(argv)}", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            counts[outcome] += 1
+            print(f"{head}: {text}", flush=True)
     print("sweep: " + ", ".join(f"{v} {k}" for k, v in counts.items()), flush=True)
     return EXIT_DIVERGED if counts["diverged"] else EXIT_USAGE if counts["untouched"] else 0
+
+
+def _sweep_one(config: TrainConfig, out: Path, args) -> tuple[str, str]:
+    """(outcome, one line): new, resumed, complete, diverged, untouched or interrupted.
+
+    Complete runs are skipped; diverged runs are not retried (they would diverge again);
+    folders holding other settings or more steps are left alone; everything else is resumed
+    from its checkpoint, or redone when there is none.
+    """
+    from .trainer import DivergedError, RunInterrupted, Trainer
+
+    state = results.inspect_folder(out, config.to_dict())
+    if state.kind == "complete":
+        return "complete", f"{state.detail}, skipped"
+    if state.kind == "diverged":
+        return "diverged", f"{state.detail}, not retried (it would diverge again)"
+    if state.kind in ("other-config", "longer", "unreadable"):
+        return "untouched", f"{state.detail}; not touched: move it or use another --out"
+    trainer = Trainer(config, data_dir=args.data_dir, show_progress=not args.no_progress)
+    try:
+        result = trainer.run(out, resume=True)
+    except DivergedError as err:
+        return "diverged", str(err)
+    except RunInterrupted as err:
+        return "interrupted", str(err)
+    except ValueError as err:  # an old checkpoint made with other settings
+        return "untouched", f"not touched: {err}"
+    s, start = result["summary"], trainer.start_step
+    how = "new" if start == 0 else "resumed"
+    return how, (f"{'new' if start == 0 else f'resumed from step {start}'}, final ||x||_inf "
+                 f"{s['final_linf']:.4f}, loss {s['final_loss']:.4f}, "
+                 f"{result['timing']['wall_time_s']:.1f} s")
 
 
 def _plot(args, parser, argv) -> int:

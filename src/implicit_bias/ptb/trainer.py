@@ -431,6 +431,7 @@ class Trainer:
         if self.rank == 0:
             self.recorder.write(out)
             results.write_json(out / "run.json", result)
+        self.written_step = self.recorder.rows[-1]["step"]
         return result
 
     def _prepare_folder(self, out: Path, resume: bool, overwrite: bool) -> None:
@@ -460,8 +461,6 @@ class Trainer:
         Raises :class:`DivergedError` (files kept up to the last finite step) and
         :class:`RunInterrupted` (Ctrl-C; checkpoint written).
         """
-        from ..report import provenance
-
         out = Path(out_dir)
         self._prepare_folder(out, resume, overwrite)
         state = results.inspect_folder(out, self.config.to_dict())
@@ -469,6 +468,16 @@ class Trainer:
             return results.read_run_json(out)
         if resume and state.kind in ("longer", "diverged", "other-config"):
             raise ValueError(f"cannot resume {out}: {state.detail}")
+        self._start(out, resume)
+        self._train(out)
+        if self.step != self.checkpoint_step:
+            self._save_checkpoint(out)
+        return self._write(out, "complete")
+
+    def _start(self, out: Path, resume: bool) -> None:
+        """Load the checkpoint (resume) or record x_0; write the first files."""
+        from ..report import provenance
+
         self._t0, self._c0 = time.perf_counter(), time.process_time()
         self._provenance = provenance(self.config.to_dict(), self.config.seed)
         if resume and (out / "checkpoint.pt").is_file():
@@ -478,13 +487,15 @@ class Trainer:
                                  f"more than steps={self.config.steps}")
             self.recorder.reopen()
         else:
-            row, per = self.recorder.measure(0, math.nan)
-            self.recorder.keep(row, per)
+            self.recorder.keep(*self.recorder.measure(0, math.nan))
             readme = out / "README.md"
             if self.rank == 0 and (not readme.exists() or results.is_run_readme(readme)):
                 results.write_readme(out, self.config.label())  # never over a user's README
         self.start_step = self.step
         self._write(out, "running")
+
+    def _train(self, out: Path) -> None:
+        """The loop from ``self.step`` to ``config.steps``, with checkpoints and Ctrl-C."""
         from tqdm import tqdm  # plain bar: tqdm.auto warns in notebooks without ipywidgets
 
         bar = tqdm(total=self.config.steps, initial=self.step, disable=not self.show_progress,
@@ -505,14 +516,13 @@ class Trainer:
         except KeyboardInterrupt as err:
             if isinstance(err, RunInterrupted):
                 raise
-            # a second Ctrl-C, mid-step: the state may be half-updated, so keep the last checkpoint
-            raise RunInterrupted(f"interrupted during step {self.step + 1} ({self._where(out)})",
-                                 self.checkpoint_step) from None
+            # a second Ctrl-C, mid-step: the model may be half-updated, so no checkpoint now;
+            # the rows kept so far are whole, and resuming recomputes them identically
+            self._write(out, "interrupted")
+            raise RunInterrupted(f"interrupted during step {self.recorder.rows[-1]['step'] + 1} "
+                                 f"({self._where(out)})", self.checkpoint_step) from None
         finally:
             bar.close()
-        if self.step != self.checkpoint_step:
-            self._save_checkpoint(out)
-        return self._write(out, "complete")
 
     def _stop_requested(self, stop: _StopRequest) -> bool:
         if self.world == 1:
@@ -542,7 +552,8 @@ class Trainer:
         self.recorder.keep(row, per)
 
     def _where(self, out: Path) -> str:
-        kept = self.recorder.rows[-1]["step"]
+        """What the folder holds now, for messages that must be true."""
+        kept = self.written_step
         ckpt = (f"{out}/checkpoint.pt holds step {self.checkpoint_step}"
                 if self.checkpoint_step is not None else "no checkpoint was written")
         return f"{out}/metrics.csv and run.json hold steps 0..{kept}; {ckpt}"
