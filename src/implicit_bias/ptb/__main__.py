@@ -247,7 +247,7 @@ def _run(args, parser, argv) -> int:
         lower = config.lr / 10
         retry = _command(argv, drop=("--resume", "--overwrite"),
                          set_options={"--lr": f"{lower:g}", "--out": f"{args.out}-lr{lower:g}"})
-        print(f"error: {err}. To try a lower learning rate: {retry}", file=sys.stderr)
+        print(f"{PROG} run: error: {err}. To try a lower learning rate: {retry}", file=sys.stderr)
         return EXIT_DIVERGED
     except RunInterrupted as err:
         resume = _command(argv, drop=("--resume", "--overwrite"), add=("--resume",))

@@ -431,7 +431,7 @@ class Trainer:
         if self.rank == 0:
             self.recorder.write(out)
             results.write_json(out / "run.json", result)
-        self.written_step = self.recorder.rows[-1]["step"]
+        self.written_step, self.written_status = self.recorder.rows[-1]["step"], status
         return result
 
     def _prepare_folder(self, out: Path, resume: bool, overwrite: bool) -> None:
@@ -553,15 +553,15 @@ class Trainer:
 
     def _where(self, out: Path) -> str:
         """What the folder holds now, for messages that must be true."""
-        kept = self.written_step
         ckpt = (f"{out}/checkpoint.pt holds step {self.checkpoint_step}"
                 if self.checkpoint_step is not None else "no checkpoint was written")
-        return f"{out}/metrics.csv and run.json hold steps 0..{kept}; {ckpt}"
+        return (f"{out}/metrics.csv and run.json (status '{self.written_status}') hold steps "
+                f"0..{self.written_step}; {ckpt}")
 
     def _diverge(self, out: Path, t: int, reason: str) -> None:
         self._write(out, "diverged", divergence=dict(step=t, reason=reason))
         raise DivergedError(f"{self.config.label()} diverged at step {t}: {reason}. "
-                            f"{self._where(out)} (run.json status 'diverged')",
+                            f"{self._where(out)}",
                             t, reason, self.checkpoint_step)
 
     def _interrupt(self, out: Path) -> None:
