@@ -63,6 +63,15 @@ def _validate_adam_args(lr, betas, eps, weight_decay, decoupled: bool) -> None:
         validation.decay_factor(lr, weight_decay)
 
 
+def _closure_loss(closure):
+    """The loss that ``closure`` re-evaluates (``None`` without one); gradients are enabled for it
+    because ``step`` itself runs under ``torch.no_grad``."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class _AdamBase(Optimizer):
     """Shared moment bookkeeping of :class:`AdamW` and :class:`AdamL2` (foreach kernels)."""
 
@@ -110,10 +119,12 @@ class _AdamBase(Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """Perform one step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
+        if self._decoupled:
+            # before any state changes: a scheduler or a param-group edit may have raised lr since
+            # construction, and a negative factor 1 - lr * lambda would flip the weights' sign
+            for group in self.param_groups:
+                validation.decay_factor(group["lr"], group["weight_decay"])
         for group in self.param_groups:
             params, grads, exp_avgs, exp_avg_sqs, steps = self._init_group(group)
             if params:
@@ -138,9 +149,8 @@ class _AdamBase(Optimizer):
             # Adam-l2: g <- g + lambda * x  (the regulariser's gradient enters the moments)
             grads = torch._foreach_add(grads, params, alpha=wd)
         if wd != 0.0 and self._decoupled:
-            # Algorithm 1: x <- (1 - lr * lambda) x   (decoupled weight decay); checked at every
-            # step because a scheduler or a param group may have changed lr since construction
-            torch._foreach_mul_(params, validation.decay_factor(lr, wd))
+            # Algorithm 1: x <- (1 - lr * lambda) x   (decoupled weight decay, checked in step)
+            torch._foreach_mul_(params, 1.0 - lr * wd)
         # m <- beta1 m + (1 - beta1) g ;  v <- beta2 v + (1 - beta2) g^2
         torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
         torch._foreach_mul_(exp_avg_sqs, beta2)
@@ -257,10 +267,7 @@ class NormalizedSteepestDescent(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         pairs = [(p, group) for group in self.param_groups for p in group["params"]
                  if p.grad is not None]
         if not pairs:

@@ -73,14 +73,6 @@ def _norm_key(norm) -> str:
     return norm.name
 
 
-def _point(x, dim: int) -> np.ndarray:
-    """A finite point of R^dim (a wrong length would broadcast silently in the losses)."""
-    x = validation.finite_array("x", x, ndim=1)
-    if x.shape != (dim,):
-        raise ValueError(f"x must have shape ({dim},), got shape {x.shape}")
-    return x
-
-
 def sign_vectors(d: int) -> np.ndarray:
     """All vectors of {-1, +1}^d with first coordinate +1 (v and -v give the same form)."""
     d = validation.positive_int("d", d)
@@ -217,12 +209,12 @@ class ConvexQuadratic(_PsdCurvatureProblem):
 
     def loss(self, x) -> float:
         r""":math:`\tfrac12(x-c)^\top A(x-c)`."""
-        r = _point(x, self.dim) - self.center
+        r = validation.vector("x", x, self.dim) - self.center
         return float(0.5 * r @ self.hessian @ r)
 
     def grad(self, x) -> np.ndarray:
         r""":math:`A(x-c)`."""
-        return self.hessian @ (_point(x, self.dim) - self.center)
+        return self.hessian @ (validation.vector("x", x, self.dim) - self.center)
 
 
 class LogisticRegression(_PsdCurvatureProblem):
@@ -269,12 +261,12 @@ class LogisticRegression(_PsdCurvatureProblem):
 
     def loss(self, x) -> float:
         r""":math:`\frac1n\sum_i\log(1+e^{-m_i})`, evaluated stably as ``logaddexp(0, -m)``."""
-        margins = self.labels * (self.features @ _point(x, self.dim))
+        margins = self.labels * (self.features @ validation.vector("x", x, self.dim))
         return float(np.mean(np.logaddexp(0.0, -margins)))
 
     def grad(self, x) -> np.ndarray:
         r""":math:`-\frac1n A^\top\big(y\odot\sigma(-m)\big)`."""
-        margins = self.labels * (self.features @ _point(x, self.dim))
+        margins = self.labels * (self.features @ validation.vector("x", x, self.dim))
         return -self.features.T @ (self.labels * expit(-margins)) / self.features.shape[0]
 
 
@@ -310,11 +302,12 @@ class SeparableQuadratic:
 
     def loss(self, x) -> float:
         r""":math:`\tfrac12\sum_i h_i(x_i-x^\star_i)^2`."""
-        return float(0.5 * np.sum(self.curvatures * (_point(x, self.dim) - self.target) ** 2))
+        residual = validation.vector("x", x, self.dim) - self.target
+        return float(0.5 * np.sum(self.curvatures * residual ** 2))
 
     def grad(self, x) -> np.ndarray:
         r""":math:`h\odot(x-x^\star)`."""
-        return self.curvatures * (_point(x, self.dim) - self.target)
+        return self.curvatures * (validation.vector("x", x, self.dim) - self.target)
 
     def smoothness(self, norm) -> float:
         """Exact smoothness of the diagonal quadratic w.r.t. ``norm`` (see the class docstring)."""

@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 
 __all__ = ["real", "nonneg_finite", "positive_finite", "unit_interval", "betas", "decay_factor",
-           "positive_int", "nonneg_int", "finite_array", "same_shape"]
+           "positive_int", "nonneg_int", "finite_array", "vector", "same_shape"]
 
 
 def real(name: str, value) -> float:
@@ -124,6 +124,15 @@ def finite_array(name: str, value, *, ndim: int | None = None, min_ndim: int = 0
         raise ValueError(f"{name} must be finite (found nan or inf)")
     if nonneg and np.any(array < 0):
         raise ValueError(f"{name} must be >= 0 entrywise")
+    return array
+
+
+def vector(name: str, value, dim: int) -> np.ndarray:
+    r"""A finite point of :math:`\mathbb{R}^{d}` (a loss's argument: another length would broadcast
+    silently against the problem's data)."""
+    array = finite_array(name, value, ndim=1)
+    if array.shape != (dim,):
+        raise ValueError(f"{name} must have shape ({dim},), got shape {array.shape}")
     return array
 
 
