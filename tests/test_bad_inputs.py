@@ -133,7 +133,7 @@ SHAPE_CASES = [
     ("v", (3, 3), lambda a: bounds.ratio_sequence(np.ones((3, 3)), 1.0 + np.abs(a), (0.5, 0.9))),
     ("weights", (3,), lambda a: bounds.averaged_bound(SEQ, a)),
     ("x", (3,), lambda a: QUAD.grad(a)),
-    ("x", (3,), lambda a: SEP.grad(a)),
+    ("x", (3,), lambda a: SEP.loss(a)),
     ("x", (3,), lambda a: LOGISTIC.loss(a)),
     ("x", (3,), lambda a: ROSEN.loss(a)),
     ("x", (3,), lambda a: NET.grad(a)),

@@ -137,7 +137,7 @@ class LpNorm:
         The output has the shape of ``g``; ``g = 0`` gives ``0``.
         """
         g = validation.finite_array("gradient g", g)
-        if self.dual(g) == 0.0:
+        if _lp(g, self.q) == 0.0:  # g = 0 (checked, so the dual norm is not validated again)
             return np.zeros_like(g)
         if math.isinf(self.p):
             return np.sign(g)

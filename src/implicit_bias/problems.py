@@ -306,8 +306,8 @@ class SeparableQuadratic:
         return float(0.5 * np.sum(self.curvatures * residual ** 2))
 
     def grad(self, x) -> np.ndarray:
-        r""":math:`h\odot(x-x^\star)`."""
-        return self.curvatures * (validation.vector("x", x, self.dim) - self.target)
+        r""":math:`h\odot(x-x^\star)`; also for a stack of points, shape ``(..., d)`` (separable)."""
+        return self.curvatures * (validation.vector("x", x, self.dim, batch=True) - self.target)
 
     def smoothness(self, norm) -> float:
         """Exact smoothness of the diagonal quadratic w.r.t. ``norm`` (see the class docstring)."""

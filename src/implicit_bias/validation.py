@@ -112,27 +112,32 @@ def finite_array(name: str, value, *, ndim: int | None = None, min_ndim: int = 0
                  nonneg: bool = False) -> np.ndarray:
     """``value`` as a float64 array whose entries are all finite (and :math:`\\ge0` if
     ``nonneg``), with exactly ``ndim`` or at least ``min_ndim`` dimensions."""
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of real numbers, got {name}={value!r}") from None
+    if isinstance(value, np.ndarray) and value.dtype == np.float64:
+        array = value  # the common case, on the hot path of every runner: no conversion
+    else:
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be an array of real numbers, got {name}={value!r}") from None
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
     if array.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise ValueError(f"{name} must be finite (found nan or inf)")
-    if nonneg and np.any(array < 0):
+    if nonneg and (array < 0).any():
         raise ValueError(f"{name} must be >= 0 entrywise")
     return array
 
 
-def vector(name: str, value, dim: int) -> np.ndarray:
+def vector(name: str, value, dim: int, *, batch: bool = False) -> np.ndarray:
     r"""A finite point of :math:`\mathbb{R}^{d}` (a loss's argument: another length would broadcast
-    silently against the problem's data)."""
-    array = finite_array(name, value, ndim=1)
-    if array.shape != (dim,):
-        raise ValueError(f"{name} must have shape ({dim},), got shape {array.shape}")
+    silently against the problem's data); ``batch=True`` also accepts a stack of points, shape
+    ``(..., d)``, for losses that act on the last axis."""
+    array = finite_array(name, value, min_ndim=1) if batch else finite_array(name, value, ndim=1)
+    if array.shape[-1:] != (dim,):
+        shape = f"(..., {dim})" if batch else f"({dim},)"
+        raise ValueError(f"{name} must have shape {shape}, got shape {array.shape}")
     return array
 
 
