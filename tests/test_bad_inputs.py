@@ -167,3 +167,19 @@ def test_mismatched_shapes_are_rejected(case, shape, seed):
 def test_non_finite_scalars_are_rejected(call, name):
     with pytest.raises(ValueError, match=names(name)):
         call()
+
+
+@pytest.mark.parametrize("call, name", [
+    # the examples of issue 9, each of which used to return garbage silently
+    (lambda: steepest.nsd_wd_step(np.ones(3), np.ones((3, 1)), 0.1, 1.0, "linf"), "grad"),
+    (lambda: steepest.steepest_descent_step(np.ones(3), np.ones((3, 1)), 0.1, 0.0, "linf"), "grad"),
+    (lambda: steepest.frank_wolfe_step(np.ones(3), np.ones((3, 1)), 0.1, 1.0, "linf"), "grad"),
+    (lambda: steepest.nsd_wd_step(np.array([math.nan, 0.0]), np.ones(2), 0.1, 1.0, "linf"), "x"),
+    (lambda: _torch_nsd_step(np.array([math.nan, 1.0, 1.0])), "g"),
+    (lambda: bounds.iterate_bound(np.array([[1.0], [math.nan]]), (0.9, 0.99), 0.1, 1.0), "v_tilde"),
+    (lambda: bounds.iterate_bound_from_log_range(-5, 1.0, (0.9, 0.99), 0.1, 1.0), "t"),
+    (lambda: bounds.iterate_bound_from_log_range(5, -1.0, (0.9, 0.99), 0.1, 1.0), "log_range"),
+])
+def test_the_silent_failures_of_issue_9_now_raise(call, name):
+    with pytest.raises(ValueError, match=names(name)):
+        call()

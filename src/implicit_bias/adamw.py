@@ -32,7 +32,7 @@ from . import validation
 from ._compat import deprecated_names
 from .history import History, learning_rates
 
-__all__ = ["History", "adam_direction", "adam_moments", "run_adamw", "run_adam_l2"]
+__all__ = ["adam_direction", "adam_moments", "run_adamw", "run_adam_l2"]
 
 
 def _hyperparameters(betas, eps: float, weight_decay: float) -> tuple[float, float, float, float]:

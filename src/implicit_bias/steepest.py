@@ -34,7 +34,6 @@ __all__ = [
     "nsd_wd_step",
     "steepest_descent_step",
     "frank_wolfe_step",
-    "History",
     "run_nsd_wd",
     "run_steepest_descent",
     "run_frank_wolfe",
