@@ -84,6 +84,7 @@ NON_FINITE_CASES = [
     ("log_range", X ** 2, lambda a: bounds.nonincreasing_weights_excess((0.5, 0.9), 1.0, a)),
     ("growth", X + 2.0, lambda a: bounds.stationary_update_size(a, (0.9, 0.99))),
     ("grads", X, lambda a: bounds.replay_gradients(a)),
+    ("v", np.ones(3), lambda a: bounds.folded_moment(a, 1e-8)),
     ("v_tilde", np.ones(3), lambda a: bounds.iterate_bound(a, (0.9, 0.99), 0.1, 1.0)),
     ("t", LRS, lambda a: bounds.iterate_bound_from_log_range(a, 1.0, (0.9, 0.99), 0.1, 1.0)),
     ("log_range", LRS, lambda a: bounds.iterate_bound_from_log_range(3, a, (0.9, 0.99), 0.1, 1.0)),

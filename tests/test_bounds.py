@@ -261,7 +261,7 @@ def test_lemma_4_3_on_random_adamw_runs(betas, decay_lr, eps, seed, kind):
                     weight_decay=weight_decay)
     q = 1 - lr * weight_decay
     lhs = np.abs(run.xs[1:] - q ** np.arange(1, steps + 1)[:, None] * x0)
-    rhs = bounds.iterate_bound((np.sqrt(run.vs) + eps) ** 2, betas, lr, weight_decay)
+    rhs = bounds.iterate_bound(bounds.folded_moment(run.vs, eps), betas, lr, weight_decay)
     # q^t x0 is computed by repeated multiplication on one side and by q**t on the other: allow
     # that round-off (absolute, relative to |x0|) besides the relative slack of the bound
     assert np.all(lhs <= rhs * (1 + 1e-10) + 1e-12 * np.abs(x0))

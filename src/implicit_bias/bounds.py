@@ -48,7 +48,7 @@ from .adamw import adam_moments
 
 __all__ = [
     "RatioSequence", "adam_ratio_sequence", "ratio_sequence", "kappa", "pointwise_bound",
-    "averaged_bound", "log_coefficients", "log_bound", "log_range_bound", "memory_term",
+    "averaged_bound", "log_coefficients", "log_bound", "log_range_bound", "memory_term", "folded_moment",
     "nonincreasing_weights_excess", "nonincreasing_weights_bound", "constant_weights_bound",
     "naive_bound", "eps_log_range", "eps_averaged_bound", "stationary_update_size",
     "growth_constant", "iterate_bound", "iterate_bound_from_log_range",
@@ -128,12 +128,23 @@ def adam_ratio_sequence(grads, betas, eps: float = 0.0, m0=0.0, v0=0.0) -> Ratio
     den = root + beta2 * np.sqrt(v_prev)
     root_increment = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     increments = sq_increment + 2.0 * eps * root_increment + (1.0 - beta2) * eps ** 2
-    v_tilde = (root + eps) ** 2
+    v_tilde = folded_moment(v, eps)
     if np.any(v_tilde <= 0):
         raise ValueError("Lemma 4.2 needs v_t > 0 for t >= 1: the gradient sequence starts with "
                          "zeros and eps = 0; start it at the first non-zero gradient")
-    return RatioSequence(betas=(beta1, beta2), v0=(np.sqrt(v0) + eps) ** 2, v=v_tilde,
+    return RatioSequence(betas=(beta1, beta2), v0=folded_moment(v0, eps), v=v_tilde,
                          increments=increments, delta=m / np.sqrt(v_tilde))
+
+
+def folded_moment(v, eps: float) -> np.ndarray:
+    r"""Remark 4.2.C: :math:`\tilde v=(\sqrt v+\epsilon)^2`, the second moment with :math:`\epsilon`
+    folded in, so that :math:`m/\sqrt{\tilde v}` is Adam's update :math:`m/(\sqrt v+\epsilon)`.
+
+    >>> float(folded_moment(4.0, 1.0))
+    9.0
+    """
+    v = validation.finite_array("v", v, nonneg=True)
+    return (np.sqrt(v) + validation.nonneg_finite("eps", eps)) ** 2
 
 
 def ratio_sequence(grads, v, betas, m0=0.0, v0=0.0, rtol: float = 1e-12) -> RatioSequence:

@@ -65,12 +65,6 @@ def _check_weight_decay(weight_decay: float) -> float:
                                       " (the constraint radius is 1/weight_decay)")
 
 
-def _as_pair(x, grad) -> tuple[np.ndarray, np.ndarray]:
-    x, grad = validation.finite_array("x", x), validation.finite_array("grad", grad)
-    validation.same_shape(x=x, grad=grad)
-    return x, grad
-
-
 def kkt_residual(x, grad, weight_decay: float, norm, grad_scale: float = 0.0) -> float:
     r"""Scale-free KKT residual of :math:`\min_{\|x\|\le1/\lambda}L(x)` (Lemma 3.8, ``lem-3-8``).
 
@@ -110,7 +104,7 @@ def kkt_residual(x, grad, weight_decay: float, norm, grad_scale: float = 0.0) ->
     """
     weight_decay = _check_weight_decay(weight_decay)
     grad_scale = validation.nonneg_finite("grad_scale", grad_scale)
-    x, grad = _as_pair(x, grad)
+    x, grad = validation.point_and_gradient(x, grad)
     norm = get_norm(norm)
     dual = norm.dual(grad)
     # Lemma 3.8: KKT <=> ||g||_* = <-lambda x, g> (and feasibility); the gap is >= 0 when feasible.
@@ -141,7 +135,7 @@ def frank_wolfe_gap(x, grad, weight_decay: float, norm) -> float:
     2.5
     """
     weight_decay = _check_weight_decay(weight_decay)
-    x, grad = _as_pair(x, grad)
+    x, grad = validation.point_and_gradient(x, grad)
     return float(np.vdot(grad, x) + get_norm(norm).dual(grad) / weight_decay)
 
 
@@ -194,7 +188,7 @@ def linf_kkt_diagnostic(x, grad, weight_decay: float) -> LinfKKTDiagnostic:
     array([0.        , 0.        , 0.66666667])
     """
     weight_decay = _check_weight_decay(weight_decay)
-    x, grad = _as_pair(x, grad)
+    x, grad = validation.point_and_gradient(x, grad)
     # |g_i| + lambda x_i g_i: zero iff g_i = 0 or lambda x_i = -sign(g_i) (on the box).
     slack = np.abs(grad) + weight_decay * x * grad
     total = float(np.abs(grad).sum())

@@ -45,13 +45,6 @@ __all__ = [
 GradFn = Callable[[np.ndarray], np.ndarray]
 
 
-def _point_and_gradient(x, grad) -> tuple[np.ndarray, np.ndarray]:
-    """Finite float arrays of one shape: a (3,) point with a (3, 1) gradient would broadcast."""
-    x, grad = validation.finite_array("x", x), validation.finite_array("grad", grad)
-    validation.same_shape(x=x, grad=grad)
-    return x, grad
-
-
 def nsd_wd_step(x, grad, lr: float, weight_decay: float, norm) -> np.ndarray:
     r"""One NSD-WD step, Eq. (1): :math:`x \leftarrow (1-\lambda\eta)x - \eta\Delta`.
 
@@ -69,7 +62,7 @@ def nsd_wd_step(x, grad, lr: float, weight_decay: float, norm) -> np.ndarray:
     array([ 0.8, -1.9])
     """
     decay = validation.decay_factor(lr, weight_decay)
-    x, grad = _point_and_gradient(x, grad)
+    x, grad = validation.point_and_gradient(x, grad)
     # eq-1: x <- (1 - lr*wd) * x - lr * Delta
     return decay * x - float(lr) * get_norm(norm).steepest_direction(grad)
 
@@ -86,7 +79,7 @@ def steepest_descent_step(x, grad, lr: float, weight_decay: float, norm) -> np.n
     array([-2.,  2.])
     """
     decay = validation.decay_factor(lr, weight_decay)
-    x, grad = _point_and_gradient(x, grad)
+    x, grad = validation.point_and_gradient(x, grad)
     norm = get_norm(norm)
     # eq-2: x <- (1 - lr*wd) * x - lr * ||g||_* Delta
     return decay * x - float(lr) * (norm.dual(grad) * norm.steepest_direction(grad))
@@ -101,7 +94,7 @@ def frank_wolfe_step(x, grad, step_size: float, radius: float, norm) -> np.ndarr
     """
     step_size = validation.unit_interval("step_size", step_size, closed=True)
     radius = validation.nonneg_finite("radius", radius)
-    x, grad = _point_and_gradient(x, grad)
+    x, grad = validation.point_and_gradient(x, grad)
     return (1.0 - step_size) * x + step_size * get_norm(norm).lmo(grad, radius)
 
 

@@ -25,7 +25,8 @@ import numbers
 import numpy as np
 
 __all__ = ["real", "nonneg_finite", "positive_finite", "unit_interval", "betas", "decay_factor",
-           "positive_int", "nonneg_int", "finite_array", "vector", "same_shape"]
+           "positive_int", "nonneg_int", "finite_array", "vector", "same_shape",
+           "point_and_gradient"]
 
 
 def real(name: str, value) -> float:
@@ -95,16 +96,18 @@ def decay_factor(lr, weight_decay) -> float:
 
 
 def nonneg_int(name: str, value) -> int:
-    """An integer :math:`\\ge 0` (a number of steps)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {name}={value!r}")
-    return int(value)
+    r"""An integer :math:`\ge 0` (a number of steps)."""
+    return _integer(name, value, 0)
 
 
 def positive_int(name: str, value) -> int:
-    """An integer :math:`\\ge 1` (a dimension)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {name}={value!r}")
+    r"""An integer :math:`\ge 1` (a dimension)."""
+    return _integer(name, value, 1)
+
+
+def _integer(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
     return int(value)
 
 
@@ -147,3 +150,11 @@ def same_shape(**arrays: np.ndarray) -> None:
     if len(set(shapes.values())) > 1:
         listed = " and ".join(f"{name} {shape}" for name, shape in shapes.items())
         raise ValueError(f"{', '.join(shapes)} must have the same shape, got {listed}")
+
+
+def point_and_gradient(x, grad) -> tuple[np.ndarray, np.ndarray]:
+    """A point and a gradient at it: finite float arrays of one shape (a ``(3,)`` point with a
+    ``(3, 1)`` gradient would otherwise broadcast to a ``(3, 3)`` "iterate")."""
+    x, grad = finite_array("x", x), finite_array("grad", grad)
+    same_shape(x=x, grad=grad)
+    return x, grad
