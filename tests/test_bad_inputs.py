@@ -16,7 +16,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from implicit_bias import (adamw, bounds, counterexample, kkt, nonconvex, optim, problems,
-                           steepest)
+                           reference, steepest)
 from implicit_bias.norms import get_norm
 
 SETTINGS = settings(max_examples=300, deadline=None)
@@ -133,6 +133,7 @@ SHAPE_CASES = [
     ("grad_fn", (3,), lambda a: adamw.run_adamw(lambda x: a, X, LRS, **BETAS)),
     ("v", (3, 3), lambda a: bounds.ratio_sequence(np.ones((3, 3)), 1.0 + np.abs(a), (0.5, 0.9))),
     ("weights", (3,), lambda a: bounds.averaged_bound(SEQ, a)),
+    ("weights", (3,), lambda a: bounds.weighted_sum(SEQ, a)),
     ("x", (3,), lambda a: QUAD.grad(a)),
     ("x", (3,), lambda a: SEP.loss(a)),
     ("x", (3,), lambda a: LOGISTIC.loss(a)),
@@ -164,6 +165,15 @@ def test_mismatched_shapes_are_rejected(case, shape, seed):
     (lambda: counterexample.build_counterexample(0.9, 0.5, 1.0, 1e-2, math.nan, 10), "ratio"),
     (lambda: optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=math.nan), "lr"),
     (lambda: kkt.kkt_residual(X, X, 1.0, "l2", grad_scale=math.inf), "grad_scale"),
+    (lambda: bounds.memory_term((0.9, math.nan)), "beta2"),
+    (lambda: bounds.eps_log_range(1.0, math.nan), "eps"),
+    (lambda: bounds.growth_constant((0.9, 0.99), math.nan, 1.0), "lr"),
+    (lambda: problems.ConvexQuadratic.random(3, np.random.default_rng(0), condition=math.nan),
+     "condition"),
+    (lambda: problems.LogisticRegression(np.eye(2), np.array([1.0, math.nan])), "labels"),
+    (lambda: problems.SeparableQuadratic(np.ones(2), np.array([1.0, math.inf])), "curvatures"),
+    (lambda: counterexample.ratio_threshold(math.nan, 0.5), "beta1"),
+    (lambda: reference.constrained_minimum(QUAD, math.nan, "linf"), "radius"),
 ])
 def test_non_finite_scalars_are_rejected(call, name):
     with pytest.raises(ValueError, match=names(name)):

@@ -156,15 +156,16 @@ def _loss_curve(problem, x0: np.ndarray, steps: int, method: str) -> np.ndarray:
     kind, name = method.rsplit("-", 1)
     norm = get_norm(name)
     decay = 1.0 / norm.value(problem.target)  # the smallest lambda that keeps the target feasible
-    lrs = frank_wolfe_lrs(decay, steps)
+    if kind == "sd":  # eq-2, no decay, lr = 1/H
+        lr_sd = 1.0 / problem.smoothness(name)
+        step = lambda x, g, lr: steepest_descent_step(x, g, lr_sd, 0.0, norm)
+    else:             # eq-1, lr = 2/(lambda (t+1)), decay lambda (nsd-wd) or 0 (nsd)
+        weight_decay = decay if kind == "nsd-wd" else 0.0
+        step = lambda x, g, lr: nsd_wd_step(x, g, lr, weight_decay, norm)
     x, losses = x0.copy(), np.empty(steps + 1)
     losses[0] = problem.loss(x)
-    for t in range(1, steps + 1):
-        g = problem.grad(x)
-        if kind == "sd":  # eq-2, no decay, lr = 1/H
-            x = steepest_descent_step(x, g, 1.0 / problem.smoothness(name), 0.0, norm)
-        else:             # eq-1, lr = 2/(lambda (t+1)), decay lambda or 0
-            x = nsd_wd_step(x, g, lrs[t - 1], decay if kind == "nsd-wd" else 0.0, norm)
+    for t, lr in enumerate(frank_wolfe_lrs(decay, steps), start=1):
+        x = step(x, problem.grad(x), lr)
         losses[t] = problem.loss(x)
     return losses
 
