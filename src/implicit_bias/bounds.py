@@ -48,8 +48,8 @@ from .adamw import adam_moments
 
 __all__ = [
     "RatioSequence", "adam_ratio_sequence", "ratio_sequence", "kappa", "pointwise_bound",
-    "averaged_bound", "log_coefficients", "log_bound", "log_range_bound", "memory_term", "folded_moment",
-    "nonincreasing_weights_excess", "nonincreasing_weights_bound", "constant_weights_bound",
+    "averaged_bound", "log_coefficients", "log_bound", "log_range_bound", "memory_term",
+    "folded_moment", "nonincreasing_weights_excess", "nonincreasing_weights_bound", "constant_weights_bound",
     "naive_bound", "eps_log_range", "eps_averaged_bound", "stationary_update_size",
     "growth_constant", "iterate_bound", "iterate_bound_from_log_range",
     "asymptotic_iterate_bound", "replay_gradients", "weighted_sum",
@@ -270,7 +270,8 @@ def log_bound(seq: RatioSequence, weights=None) -> np.ndarray:
     log_v = np.log(seq.v)
     c = log_coefficients(np.broadcast_to(a, seq.v.shape), beta1)
     double_sum = np.sum(c * (log_v - log_v.min(axis=0)), axis=0)
-    return _root(a, _times_kappa(kappa(seq.betas), _start_terms(seq, a) + (1.0 - beta1) * double_sum))
+    excess = _start_terms(seq, a) + (1.0 - beta1) * double_sum
+    return _root(a, _times_kappa(kappa(seq.betas), excess))
 
 
 def log_range_bound(seq: RatioSequence, weights=None) -> np.ndarray:
