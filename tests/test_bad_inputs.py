@@ -19,7 +19,7 @@ from implicit_bias import (adamw, bounds, counterexample, kkt, nonconvex, optim,
                            reference, steepest)
 from implicit_bias.norms import get_norm
 
-SETTINGS = settings(max_examples=300, deadline=None)
+SETTINGS = settings(max_examples=200, deadline=None)
 
 
 def names(argument: str) -> str:
