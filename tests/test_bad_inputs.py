@@ -174,6 +174,12 @@ def test_mismatched_shapes_are_rejected(case, shape, seed):
     (lambda: problems.SeparableQuadratic(np.ones(2), np.array([1.0, math.inf])), "curvatures"),
     (lambda: counterexample.ratio_threshold(math.nan, 0.5), "beta1"),
     (lambda: reference.constrained_minimum(QUAD, math.nan, "linf"), "radius"),
+    (lambda: nonconvex.Rosenbrock(dim=3, b=math.inf), "b"),
+    (lambda: nonconvex.Rosenbrock(dim=0), "dim"),
+    (lambda: nonconvex.Rosenbrock(dim=2, a=math.nan), "a"),
+    (lambda: nonconvex.TwoLayerNet.make(n_hidden=0), "n_hidden"),
+    (lambda: counterexample.PlateauLoss(np.array([0.0, math.nan]), np.zeros(2)), "knots"),
+    (lambda: counterexample.PlateauLoss(np.zeros(3), np.zeros(2)), "knots"),
 ])
 def test_non_finite_scalars_are_rejected(call, name):
     with pytest.raises(ValueError, match=names(name)):

@@ -86,6 +86,15 @@ class PlateauLoss:
     knots: np.ndarray
     slopes: np.ndarray
 
+    def __post_init__(self) -> None:
+        knots = validation.finite_array("knots", self.knots, ndim=1)
+        slopes = validation.finite_array("slopes", self.slopes, ndim=1)
+        validation.same_shape(knots=knots, slopes=slopes)
+        if np.any(np.diff(knots) <= 0) or np.any(np.diff(slopes) < 0):
+            raise ValueError("knots must increase and slopes must not decrease (a convex loss)")
+        object.__setattr__(self, "knots", knots)  # frozen dataclass: the checked arrays
+        object.__setattr__(self, "slopes", slopes)
+
     def grad(self, x) -> np.ndarray:
         """:math:`L'(x)` (``np.interp``, constant outside the knots)."""
         return np.interp(validation.finite_array("x", x), self.knots, self.slopes)

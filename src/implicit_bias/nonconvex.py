@@ -48,6 +48,11 @@ class Rosenbrock:
     a: float = 1.0
     b: float = 100.0
 
+    def __post_init__(self) -> None:
+        validation.positive_int("dim", self.dim)
+        validation.finite("a", self.a)
+        validation.nonneg_finite("b", self.b)
+
     def loss(self, x) -> float:
         x = validation.vector("x", x, self.dim)
         head, tail = x[:-1], x[1:]
@@ -87,6 +92,9 @@ class TwoLayerNet:
              teacher_scale: float = 3.0) -> "TwoLayerNet":
         """Random inputs :math:`z_j\\sim N(0,I)` and targets of a teacher network with weights
         :math:`\\sim N(0, \\text{teacher\\_scale}^2)`, plus a little noise."""
+        for name, value in (("n_samples", n_samples), ("n_inputs", n_inputs), ("n_hidden", n_hidden)):
+            validation.positive_int(name, value)
+        teacher_scale = validation.nonneg_finite("teacher_scale", teacher_scale)
         rng = np.random.default_rng(seed)
         inputs = rng.normal(size=(n_samples, n_inputs))
         w_teacher = teacher_scale * rng.normal(size=(n_hidden, n_inputs))

@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["real", "nonneg_finite", "positive_finite", "unit_interval", "betas", "decay_factor",
+__all__ = ["real", "finite", "nonneg_finite", "positive_finite", "unit_interval", "betas", "decay_factor",
            "positive_int", "nonneg_int", "finite_array", "vector", "same_shape",
            "point_and_gradient"]
 
@@ -35,6 +35,14 @@ def real(name: str, value) -> float:
         if not (isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu"):
             raise ValueError(f"{name} must be a real number, got {name}={value!r}")
     return float(value)
+
+
+def finite(name: str, value) -> float:
+    """A finite real number (any sign)."""
+    value = real(name, value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {name}={value!r}")
+    return value
 
 
 def nonneg_finite(name: str, value) -> float:
