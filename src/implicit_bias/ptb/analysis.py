@@ -30,7 +30,7 @@ from pathlib import Path
 from .. import bounds
 from .results import Run, load_runs
 
-__all__ = ["lemma_4_3_linf_bound", "load_runs", "plot_linf", "run_prediction", "Run"]
+__all__ = ["lemma_4_3_linf_bound", "plot_linf", "run_prediction"]  # Run, load_runs: see results
 
 
 def lemma_4_3_linf_bound(lr: float, weight_decay: float, beta1: float, beta2: float, t: int,

@@ -38,10 +38,12 @@ from dataclasses import asdict, dataclass, replace
 __all__ = ["TrainConfig", "CONFIGS", "BETAS", "WEIGHT_DECAYS", "OPTIMIZERS", "LOSS_REDUCTIONS",
            "RESUMABLE", "config_differences", "get_config", "sweep_configs"]
 
+#: the optimizers a run can use (``--optimizer``)
 OPTIMIZERS = ("adamw", "adam", "adam-l2")
+#: how Adam-ℓ2's loss is reduced over tokens (``--loss-reduction``)
 LOSS_REDUCTIONS = ("mean", "sum")
-#: settings that may change between a run and its resumption: they change speed, memory,
-#: logging cadence or the end point, never the arithmetic of the steps already taken
+#: the settings that may change between a run and its resumption, because they change speed,
+#: memory, logging cadence or the end point, never the arithmetic of the steps already taken
 RESUMABLE = frozenset({"steps", "device", "threads", "micro_batch", "loss_chunk_rows",
                        "checkpoint_every", "tf32"})
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -49,13 +51,13 @@ _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a run (the ``cpu`` and ``paper`` presets are :data:`CONFIGS`).
+    """Every setting of a run (the ``cpu`` and ``paper`` presets are :data:`~implicit_bias.ptb.configs.CONFIGS`).
 
     Data: ``train_tokens`` (first tokens of the training split, own vocabulary; ``None`` = all),
     ``valid_tokens``, ``seq_len``.  Model: ``d_model``, ``n_heads``, ``d_ff``, ``n_layers``.
-    Optimisation: ``optimizer`` in :data:`OPTIMIZERS`, ``lr`` (η), ``beta1``, ``beta2``,
+    Optimisation: ``optimizer`` in :data:`~implicit_bias.ptb.configs.OPTIMIZERS`, ``lr`` (η), ``beta1``, ``beta2``,
     ``eps``, ``weight_decay`` (λ; ignored by ``"adam"``), ``bias_correction``,
-    ``loss_reduction`` in :data:`LOSS_REDUCTIONS`, ``steps``, ``batch_fraction``.
+    ``loss_reduction`` in :data:`~implicit_bias.ptb.configs.LOSS_REDUCTIONS`, ``steps``, ``batch_fraction``.
     Execution: ``micro_batch`` (chunks per forward pass), ``loss_chunk_rows`` (rows of the
     chunked output layer), ``device``, ``tf32`` (TF32 matrix products on CUDA),
     ``threads`` (CPU threads, 0 = leave torch's default).
@@ -150,10 +152,13 @@ def config_differences(saved: dict, now: dict, ignore=RESUMABLE) -> dict:
     names = (set(saved) | set(now)) - set(ignore)
     return {k: (saved.get(k), now.get(k)) for k in sorted(names) if saved.get(k) != now.get(k)}
 
-#: (β1, β2): two with β1 = β2, one β1 < β2 meeting Lemma 4.3's condition, PyTorch's default.
+#: the (β1, β2) of the sweep, two with β1 = β2, one β1 < β2 meeting Lemma 4.3's condition, and
+#: PyTorch's default
 BETAS = ((0.99, 0.99), (0.999, 0.999), (0.9, 0.95), (0.9, 0.999))
+#: the weight decays λ of the sweep
 WEIGHT_DECAYS = (1.0, 2.0)
 
+#: the named configurations (``--config``)
 CONFIGS = {
     "cpu": TrainConfig(
         name="cpu", train_tokens=5000, valid_tokens=3500, d_model=64, n_heads=2, d_ff=64,

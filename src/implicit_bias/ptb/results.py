@@ -3,12 +3,12 @@ r"""The on-disk format of a PTB run, and reading it back (no torch needed).
 A run folder (named by :meth:`.configs.TrainConfig.label`) holds
 
 * ``metrics.csv``: one row per step :math:`t = 0, 1, \dots` with the columns of
-  :data:`METRIC_COLUMNS`, described in :data:`COLUMNS`.  Row :math:`t` holds the loss at
+  :data:`~implicit_bias.ptb.results.METRIC_COLUMNS`, described in :data:`~implicit_bias.ptb.results.COLUMNS`.  Row :math:`t` holds the loss at
   :math:`x_{t-1}` (the point whose gradient made step :math:`t`; ``nan`` at :math:`t=0`) and the
   norms of :math:`x_t`;
 * ``tensor_linf.csv``: ``step`` and the ℓ∞ norm of every parameter tensor, every
   ``tensor_log_every`` steps and at the last one;
-* ``run.json``: ``config`` (every setting), ``label``, ``status`` (:data:`STATUSES`), ``summary``,
+* ``run.json``: ``config`` (every setting), ``label``, ``status`` (:data:`~implicit_bias.ptb.results.STATUSES`), ``summary``,
   ``timing`` (summed over the sessions that produced the kept steps), ``provenance``, and
   ``divergence`` when the run diverged;
 * ``README.md``: what the columns mean (:func:`write_readme`);
@@ -16,7 +16,7 @@ A run folder (named by :meth:`.configs.TrainConfig.label`) holds
 
 Runs written before ``status`` existed count as complete when their recorded steps equal
 their configured steps.  Reading is strict: a corrupt ``run.json`` or a truncated
-``metrics.csv`` raises :class:`ResultsError` naming the file and what to do, never a result
+``metrics.csv`` raises :class:`~implicit_bias.ptb.results.ResultsError` naming the file and what to do, never a result
 with missing rows.  This module imports neither torch nor matplotlib, so the ``plot``
 command and the book's analysis stay light.
 """
@@ -38,7 +38,9 @@ __all__ = ["METRIC_COLUMNS", "COLUMNS", "STATUSES", "RESULTS_ENV", "RUN_FILES", 
            "write_json", "write_readme", "run_status", "inspect_folder",
            "committed_results_dir", "repository_path"]
 
+#: the columns of ``metrics.csv``, in order
 METRIC_COLUMNS = ("step", "loss", "linf", "linf_tensor", "l2", "val_ppl")
+#: what each column of ``metrics.csv`` means (written into every run folder's README)
 COLUMNS = {
     "step": "t, the number of optimizer steps taken (row 0 is the initial point x_0)",
     "loss": "mean cross-entropy over the training tokens at x_{t-1}, the point whose gradient "
@@ -51,8 +53,8 @@ COLUMNS = {
 }
 #: ``running`` (being written), ``interrupted`` (Ctrl-C, resumable), ``diverged``, ``complete``
 STATUSES = ("running", "interrupted", "diverged", "complete")
-#: files a run writes; a folder holding any of them is a run folder (README.md is not
-#: enough: a user's folder may have its own)
+#: the files a run writes; a folder holding any of them is a run folder (a README.md alone is
+#: not enough, since a user's folder may have its own)
 RUN_FILES = ("run.json", "metrics.csv", "tensor_linf.csv", "checkpoint.pt")
 README_TITLE = "# PTB run `"
 #: environment variable naming a copy of ``book/results/ptb`` (see :func:`committed_results_dir`)
@@ -114,7 +116,7 @@ def write_readme(directory, label: str) -> None:
 def read_metrics(path) -> dict[str, np.ndarray]:
     """Columns of a ``metrics.csv`` (or ``tensor_linf.csv``) as arrays (text columns as str).
 
-    Raises :class:`ResultsError` if the file is missing, empty, or truncated (a last line
+    Raises :class:`~implicit_bias.ptb.results.ResultsError` if the file is missing, empty, or truncated (a last line
     without its end, or a row with the wrong number of fields).
     """
     path = Path(path)
@@ -139,7 +141,7 @@ def read_metrics(path) -> dict[str, np.ndarray]:
 
 
 def read_run_json(directory) -> dict:
-    """The parsed ``run.json`` of a run folder; :class:`ResultsError` if missing or corrupt."""
+    """The parsed ``run.json`` of a run folder; :class:`~implicit_bias.ptb.results.ResultsError` if missing or corrupt."""
     path = Path(directory) / "run.json"
     if not path.is_file():
         raise ResultsError(f"{path} not found: {directory} is not a run folder")
@@ -166,7 +168,7 @@ class Run:
     """A run read from its folder: ``config``, ``summary``, ``timing``, ``status``, ``metrics``.
 
     The metrics are checked against the summary (steps 0..steps_done, the same final
-    ‖x‖∞), so a truncated or mixed-up file raises :class:`ResultsError` instead of plotting
+    ‖x‖∞), so a truncated or mixed-up file raises :class:`~implicit_bias.ptb.results.ResultsError` instead of plotting
     a shorter run.
     """
 
@@ -209,7 +211,7 @@ class Run:
 def load_runs(paths) -> list[Run]:
     """Every run under the given folders (a run folder, or a folder of run folders).
 
-    Raises :class:`ResultsError` for a folder that does not exist or holds no run, so a
+    Raises :class:`~implicit_bias.ptb.results.ResultsError` for a folder that does not exist or holds no run, so a
     wrong path is an error and never an empty list.
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -231,7 +233,7 @@ def repository_path(relative) -> Path:
     """``<repository>/relative`` for a package used from its git checkout (or editable install).
 
     Found from this file, not from the working directory, so that a chapter's notebook runs
-    from any folder.  Raises :class:`ResultsError` if the file is not there.
+    from any folder.  Raises :class:`~implicit_bias.ptb.results.ResultsError` if the file is not there.
     """
     path = Path(__file__).resolve().parents[3] / relative
     if not path.exists():

@@ -58,9 +58,10 @@ from .data import load_corpus, make_chunks
 from .model import TransformerLM
 from .results import METRIC_COLUMNS, read_metrics  # noqa: F401  (read_metrics: used by scripts)
 
-__all__ = ["TrainConfig", "Trainer", "FullBatchGradient", "Recorder", "DivergedError",
-           "NonFiniteLossError", "RunInterrupted", "RunFolderExists", "train", "read_metrics",
-           "save_checkpoint", "load_checkpoint", "OPTIMIZERS", "LOSS_REDUCTIONS"]
+# TrainConfig, read_metrics, OPTIMIZERS and LOSS_REDUCTIONS stay importable from here for old
+# callers; they are documented where they live (configs, results).
+__all__ = ["Trainer", "FullBatchGradient", "Recorder", "DivergedError", "NonFiniteLossError",
+           "RunInterrupted", "RunFolderExists", "train", "save_checkpoint", "load_checkpoint"]
 
 
 class DivergedError(RuntimeError):
