@@ -82,6 +82,10 @@ def page_downloads(app, pagename, templatename, context, doctree) -> None:
     """Runs before sphinx-book-theme builds its header buttons: offer the page's notebook."""
     if pagename in _notebook_docnames(app):
         context["ipynb_source"] = f"{pagename}.ipynb"
+    # pydata-sphinx-theme writes `mode = localStorage.mode || default_mode` into every page and
+    # logs "Got invalid theme mode" (a console error) on a first visit when default_mode is empty.
+    if not context.get("default_mode"):
+        context["default_mode"] = "auto"
     # Drop sphinx-thebe's scripts (see the module docstring).
     # In place: sphinx.ext.mathjax appends MathJax to this same list later in this event.
     scripts = context.get("script_files")

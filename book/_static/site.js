@@ -11,10 +11,10 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 });
 
-// A display formula wider than the column is scaled down to fit, to at most 75 % of its size;
+// A display formula wider than the column is scaled down to fit, to at most 60 % of its size;
 // beyond that it scrolls inside its own box (site.css), never the page. MathJax 3 (CHTML) sizes
 // everything in em, so the container's font size scales the whole formula.
-const MIN_FORMULA_SCALE = 0.75;
+const MIN_FORMULA_SCALE = 0.6;
 function fitDisplayMath() {
   document.querySelectorAll('mjx-container[display="true"]').forEach((box) => {
     box.style.fontSize = "";

@@ -10,10 +10,12 @@ Algorithm 1, with :math:`m_0 = v_0 = 0` unless given and :math:`g_t = \nabla L(x
 
 .. math::
 
-    m_t = \beta_1 m_{t-1} + (1-\beta_1)g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2)g_t^2,\quad
+    m_t = \beta_1 m_{t-1} + (1-\beta_1)g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2)g_t^2,
+
     \Delta_t = \frac{m_t}{\sqrt{v_t}+\epsilon}\ \ (0/0 := 0),
 
-    \text{AdamW: } x_t = (1-\lambda\eta_t)x_{t-1} - \eta_t\Delta_t,\qquad
+    \text{AdamW: } x_t = (1-\lambda\eta_t)x_{t-1} - \eta_t\Delta_t,
+
     \text{Adam-}\ell_2\text{: } x_t = x_{t-1} - \eta_t\Delta_t .
 
 ``bias_correction=True`` divides :math:`m_t, v_t` by :math:`1-\beta_1^t, 1-\beta_2^t` (PyTorch).

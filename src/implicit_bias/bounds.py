@@ -222,8 +222,11 @@ def averaged_bound(seq: RatioSequence, weights=None) -> np.ndarray:
 def log_coefficients(weights, beta1: float) -> np.ndarray:
     r"""Corollary 4.2′: the coefficient :math:`c_s` of :math:`\ln v_s` in the double sum of (4),
 
-    .. math::  c_s=|a_s|\frac{1-\beta_1^{s-1}}{1-\beta_1}-\sum_{t=s+1}^T|a_t|\beta_1^{t-s-1},
-               \qquad \sum_s c_s=0 .
+    .. math::
+
+        c_s=|a_s|\frac{1-\beta_1^{s-1}}{1-\beta_1}-\sum_{t=s+1}^T|a_t|\beta_1^{t-s-1},
+
+        \sum_s c_s=0 .
 
     ``weights`` has shape ``(T,)`` or ``(T,) + shape``.
 

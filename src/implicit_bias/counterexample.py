@@ -9,8 +9,11 @@ constant learning rate :math:`\eta` (non-increasing, :math:`\sum\eta=\infty`), a
 **Key quantity.**  If the gradients decay geometrically, :math:`g_t \propto r^t`, the moments of a
 self-similar state give the constant update
 
-.. math::  \frac{m_t}{\sqrt{v_t}} = \operatorname{sign}(g)\,D(r),\qquad
-           D(r) = \frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}},
+.. math::
+
+    \frac{m_t}{\sqrt{v_t}} = \operatorname{sign}(g)\,D(r),
+
+    D(r) = \frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}},
 
 and for :math:`\beta_1>\beta_2`, :math:`D(r) > 1` exactly for
 :math:`r\in(\max\{\beta_1,\sqrt{\beta_2},q_r\},1)` with

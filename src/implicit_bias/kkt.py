@@ -21,7 +21,9 @@ three ways:
   .. math::
 
       r(x) = \frac{\big(\|g\|_* - \langle -\lambda x, g\rangle\big)_+}{\|g\|_* + s}
-             + \big(\lambda\|x\| - 1\big)_+ ,\qquad 0/0 := 0,
+             + \big(\lambda\|x\| - 1\big)_+ ,
+
+      0/0 := 0,
 
   with ``grad_scale`` :math:`s \ge 0` (default 0).  :math:`r(x) = 0` exactly at KKT points and
   :math:`r(x) > 0` elsewhere (proof in the docstring).  With :math:`s=0` it does not change when
@@ -71,7 +73,9 @@ def kkt_residual(x, grad, weight_decay: float, norm, grad_scale: float = 0.0) ->
     .. math::
 
         r(x) = \frac{\big(\|g\|_* - \langle -\lambda x, g\rangle\big)_+}{\|g\|_* + s}
-               + \big(\lambda\|x\| - 1\big)_+ ,\qquad g=\nabla L(x),\ 0/0 := 0 .
+               + \big(\lambda\|x\| - 1\big)_+ ,
+
+        g=\nabla L(x),\ 0/0 := 0 .
 
     *Zero exactly at KKT points.*  If :math:`r=0` then :math:`\lambda\|x\|\le1` and
     :math:`\langle-\lambda x,g\rangle\ge\|g\|_*`; Hölder gives the reverse inequality, so

@@ -74,7 +74,8 @@ class TwoLayerNet:
 
     .. math::
 
-        L(x) = \frac{1}{2n}\sum_{j=1}^n \big(u^\top \tanh(W z_j) - y_j\big)^2,\qquad
+        L(x) = \frac{1}{2n}\sum_{j=1}^n \big(u^\top \tanh(W z_j) - y_j\big)^2,
+
         x = (\operatorname{vec} W, u),\ W\in\R^{h\times p},\ u\in\R^h .
 
     With :math:`H = \tanh(ZW^\top)` and residuals :math:`e = Hu - y`: :math:`\nabla_u L = H^\top e/n`

@@ -9,8 +9,10 @@ Argument names, order and state names follow ``torch.optim.AdamW`` (``lr``, ``be
 
 .. math::
 
-    m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
-    v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\qquad
+    m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,
+
+    v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,
+
     x_t = (1-\lambda\eta_t)\,x_{t-1} - \eta_t\,\frac{m_t}{\sqrt{v_t}+\epsilon}.
 
 The paper's theory uses **no bias correction** (``bias_correction=False``, the default here);
@@ -227,8 +229,11 @@ class Adam(AdamL2):
 class NormalizedSteepestDescent(Optimizer):
     r"""Normalized steepest descent with decoupled weight decay, Eq. (1):
 
-    .. math::  x_t = (1-\lambda\eta_t)x_{t-1} - \eta_t\Delta_t,\qquad
-               \Delta_t \in \arg\max_{\|\Delta\|\le1}\langle \nabla L(x_{t-1}), \Delta\rangle.
+    .. math::
+
+        x_t = (1-\lambda\eta_t)x_{t-1} - \eta_t\Delta_t,
+
+        \Delta_t \in \arg\max_{\|\Delta\|\le1}\langle \nabla L(x_{t-1}), \Delta\rangle.
 
     The norm is taken over *all* parameters with a gradient, concatenated into one vector
     (so ``"l2"`` divides by the global gradient norm).  Learning rate and weight decay must be the

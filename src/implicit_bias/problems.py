@@ -223,8 +223,11 @@ class LogisticRegression(_PsdCurvatureProblem):
 
     Derivatives, with :math:`\sigma(s)=1/(1+e^{-s})` and margins :math:`m_i = y_ia_i^\top x`:
 
-    .. math::  \nabla L(x) = -\tfrac1n\sum_i \sigma(-m_i)\,y_i a_i, \qquad
-               \nabla^2L(x)=\tfrac1n\sum_i\sigma(m_i)\sigma(-m_i)\,a_ia_i^\top
+    .. math::
+
+        \nabla L(x) = -\tfrac1n\sum_i \sigma(-m_i)\,y_i a_i,
+
+        \nabla^2L(x)=\tfrac1n\sum_i\sigma(m_i)\sigma(-m_i)\,a_ia_i^\top
                \preceq \tfrac1{4n}A^\top A =: M,
 
     since :math:`\sigma(s)\sigma(-s)\le 1/4`. Hence :math:`H = \|M\|_{p\to q}` is a valid smoothness

@@ -43,7 +43,7 @@ METRIC_COLUMNS = ("step", "loss", "linf", "linf_tensor", "l2", "val_ppl")
 #: what each column of ``metrics.csv`` means (written into every run folder's README)
 COLUMNS = {
     "step": "t, the number of optimizer steps taken (row 0 is the initial point x_0)",
-    "loss": "mean cross-entropy over the training tokens at x_{t-1}, the point whose gradient "
+    "loss": "mean cross-entropy over the training tokens at x(t-1), the point whose gradient "
             "made step t (nan at t = 0)",
     "linf": "||x_t||_inf, the largest absolute parameter after step t",
     "linf_tensor": "name of the parameter tensor holding that largest coordinate",
