@@ -9,9 +9,12 @@ command line chooses one).
 
 .. math::
 
-    \|x_t\|_\infty \le q^t\|x_0\|_\infty + \frac1\lambda\sqrt{(1-q^t)\Big[1-q^t
-    + \frac{\beta_2-\beta_1}{1-\beta_2}\lambda\eta\Big(S_t + \Pi_t \ln\frac{V_t}{v^{\min}_t}\Big)\Big]},
-    \qquad q = 1-\lambda\eta,
+    \begin{aligned}
+    \|x_t\|_\infty \le q^t\|x_0\|_\infty &+ \frac1\lambda\Big((1-q^t)\Big[1-q^t\\
+    &+ \frac{\beta_2-\beta_1}{1-\beta_2}\lambda\eta\Big(S_t + \Pi_t \ln\frac{V_t}{v^{\min}_t}\Big)\Big]\Big)^{1/2},
+    \end{aligned}
+
+    q = 1-\lambda\eta,
 
 with :math:`S_t = \sum_{s\le t} q^{t-s}\beta_1^{s-1}`, :math:`\Pi_t = (1-q^t)/(1-q)` (replaced by
 :math:`\min\{(1-q^t)/(1-q), (1-\beta_1^t)/(q-\beta_1)\}` when :math:`q>\beta_1`), and

@@ -4,8 +4,9 @@ Each step computes the gradient of the full-batch objective
 
 .. math::
 
-    L(x) = \frac{1}{N}\sum_{k=1}^{n}\sum_{j=1}^{35} \mathrm{CE}\big(f_x(u_k)_j, y_{k,j}\big)
-    \quad(\texttt{loss\_reduction="mean"},\ N = 35n)\qquad\text{or } N L(x)\ (\texttt{"sum"}),
+    L(x) = \frac{1}{N}\sum_{k=1}^{n}\sum_{j=1}^{35} \mathrm{CE}\big(f_x(u_k)_j, y_{k,j}\big),
+
+    N = 35n\quad(\texttt{loss\_reduction="mean"}),\qquad\text{or } N L(x)\ (\texttt{"sum"}),
 
 accumulated over micro-batches of chunks (so the result does not depend on the micro-batch
 size, up to float round-off), and, with several processes (``torchrun``), over shards of the
