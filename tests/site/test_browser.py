@@ -1,0 +1,477 @@
+"""The built site as a reader sees it: every page in a real Chromium, offline, at two widths.
+
+One session fixture serves the site on 127.0.0.1, loads every page at 1280 px and 390 px
+(a desktop and a phone), waits for MathJax, inspects the rendered page and saves a full-page
+screenshot of every chapter. Each test below then asserts one kind of defect over all pages,
+so a failing run lists every page, width and offending item of that kind at once.
+``report.json`` beside the screenshots holds the counts per kind and page.
+
+Run it after the book is built: ``pytest tests/site`` (see tests/site/conftest.py for
+SITE_DIR, SCREENSHOT_DIR, CHROMIUM and IMPLICIT_BIAS_SKIP_BROWSER).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+
+# With pytest-xdist, `--dist loadgroup` keeps these tests (one shared crawl) on one worker.
+pytestmark = pytest.mark.xdist_group("browser")
+
+WIDTHS = (1280, 390)
+HEIGHT = 900
+CONCURRENCY = 3  # pages open at once (two cores: more does not help)
+NAV_TIMEOUT_MS = 60_000
+MATHJAX_TIMEOUT_MS = 120_000
+MIN_DISPLAY_RATIO = 0.5  # an image shown below half its natural width cannot be read
+MAX_EXAMPLES = 5  # items quoted per page and check in a failure message
+
+# Pages served but not loaded, with the reason.
+EXCLUDED_PAGES = {
+    "search.html": "empty until a query is typed; the titles its results show are checked "
+    "in searchindex.js by test_no_raw_tex",
+}
+
+# Flags that work in a container as root, offline; playwright adds --headless and a fresh,
+# empty temporary user-data-dir itself (it refuses --user-data-dir in args).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Offline: no host but 127.0.0.1 resolves. Requests are still *recorded* (page "request"
+    # events fire before resolution), so test_no_external_requests names each one.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+KINDS = {
+    "external": "request to another host",
+    "math": "math not typeset or MathJax error",
+    "rawtex": "raw TeX outside math",
+    "markup": "pipe table or literal directive/role markup",
+    "refs": "reference without its number",
+    "images": "image not loaded, bad alt text, or shrunk below half size",
+    "overflow": "page wider than the viewport",
+    "console": "console error or page error",
+    "links": "broken internal link, anchor or resource",
+}
+
+# A TeX command, a sub/superscript group, or a $...$ pair outside MathJax.
+RAW_TEX = r"\\[A-Za-z]{2,}|[_^]\{|\$[^$\s][^$]*\$"
+KIND_WORDS = (
+    "lemma|theorem|definition|corollary|remark|proposition|figure|fig|table|equation|eq|"
+    "algorithm|assumption|example|section|chapter|appendix|proof"
+)
+LABEL_PREFIXES = "thm|lem|def|prop|cor|alg|eq|fig|tbl|tab|ch|asm|rem|sec|app|prf|ex"
+
+# Runs in the page after MathJax has finished; returns lists of offending items per kind.
+INSPECT_JS = r"""
+({rawTex, kindWords, labelPrefixes, minRatio}) => {
+  const out = {math: [], rawtex: [], markup: [], refs: [], images: [], overflow: [], links: []};
+  const RAW = new RegExp(rawTex);
+  const KIND = new RegExp('^(' + kindWords + ')s?\\.?$', 'i');
+  const LABEL = new RegExp('^\\(?(' + labelPrefixes + ')[-_:][\\w.:-]*\\)?$', 'i');
+  const CODE = 'pre, code, kbd, samp, script, style, noscript, textarea, template';
+  const MATHY = 'mjx-container, mjx-assistive-mml, svg, math, .math';
+  const short = s => { s = s.replace(/\s+/g, ' ').trim(); return s.length > 100 ? s.slice(0, 97) + '...' : s; };
+  const visible = el => el.checkVisibility({checkVisibilityCSS: true});
+
+  // -- math: .math elements MathJax did not typeset, MathJax errors, leftover delimiters
+  const untypeset = [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container'));
+  for (const e of untypeset) out.math.push('not typeset: ' + short(e.textContent));
+  for (const e of document.querySelectorAll('mjx-merror, [data-mjx-error]'))
+    out.math.push('MathJax error: ' + short(e.getAttribute('data-mjx-error') || e.textContent));
+
+  // -- visible text outside code and math
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seenBlocks = new Set();
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || !n.nodeValue.trim()) continue;
+    const inPre = el.closest('pre, script, style, noscript, textarea, template');
+    if (inPre || el.closest(MATHY) || !visible(el)) continue;
+    const text = n.nodeValue;
+    const inCode = el.closest(CODE);
+    // A directive fence or MyST role left as text (also inside inline code: a broken fence
+    // shows as inline code spans).
+    const fence = text.match(/`{3,}\s*\{[\w:-]+\}|\{(prf:[a-z]+|ref|numref|eq|doc|cite[a-z:]*|glue[a-z:]*|code-cell|admonition|figure|list-table|toctree|eval-rst|math)\}`/);
+    if (fence) out.markup.push('literal markup: ' + short(text));
+    if (inCode) continue;
+    const delim = text.match(/\\\(|\\\[|\$\$/);
+    if (delim) out.math.push('delimiter ' + delim[0] + ' in text: ' + short(text));
+    else if (RAW.test(text) && !el.closest('a')) out.rawtex.push('in text: ' + short(text));  // links: below
+    const block = el.closest('p, li, dd, dt, td, th, div, h1, h2, h3, h4, h5, h6') || el;
+    if (/\|\s*:?-{3,}/.test(text) && !seenBlocks.has(block)) {
+      seenBlocks.add(block);
+      out.markup.push('pipe table: ' + short(block.innerText));
+    }
+  }
+  for (const p of document.querySelectorAll('p')) {
+    if (seenBlocks.has(p) || p.closest(CODE) || !visible(p)) continue;
+    if (/^\s*\|/.test(p.innerText)) { seenBlocks.add(p); out.markup.push('pipe table: ' + short(p.innerText)); }
+  }
+
+  // -- raw TeX where MathJax never runs: the title, link texts (sidebar too), tooltips
+  if (RAW.test(document.title)) out.rawtex.push('<title>: ' + short(document.title));
+  const seenLinks = new Set();
+  for (const a of document.querySelectorAll('a')) {
+    const text = a.textContent.replace(/\s+/g, ' ').trim();
+    if (a.closest(MATHY)) continue;
+    const linkText = [...a.childNodes].some(c => c.nodeType === 1 && c.matches('mjx-container, .math'))
+      ? '' : text;  // typeset math inside a link is fine
+    if (linkText && RAW.test(linkText) && !seenLinks.has(linkText)) {
+      seenLinks.add(linkText);
+      out.rawtex.push('link text: ' + short(linkText));
+    }
+  }
+  for (const e of document.querySelectorAll('[title]')) {
+    const t = e.getAttribute('title');
+    if (t && RAW.test(t)) out.rawtex.push('tooltip: ' + short(t));
+  }
+
+  // -- references without their number, and every internal link for the link check
+  const links = new Map();
+  for (const a of document.querySelectorAll('a[href]')) {
+    let url;
+    try { url = new URL(a.getAttribute('href'), location.href); } catch (e) { continue; }
+    if (url.origin !== location.origin) continue;
+    const text = a.textContent.replace(/\s+/g, ' ').trim();
+    if (!links.has(url.href)) links.set(url.href, text);
+    if (a.closest('nav.bd-links, .bd-sidebar, .header-article, .prev-next-area')) continue;
+    if (KIND.test(text)) out.refs.push('bare "' + text + '" -> ' + url.hash);
+    else if (LABEL.test(text)) out.refs.push('raw label "' + text + '" -> ' + url.hash);
+    else if (/\\[A-Za-z]/.test(text)) out.refs.push('TeX in reference "' + short(text) + '"');
+  }
+  out.links = [...links].map(([href, text]) => ({href, text}));
+
+  // -- images
+  for (const img of document.images) {
+    const src = img.currentSrc || img.src;
+    const file = decodeURIComponent(src.split(/[?#]/)[0].split('/').pop());
+    const stem = file.replace(/\.[^.]*$/, '');
+    if (!img.complete || img.naturalWidth === 0) { out.images.push('not loaded: ' + file); continue; }
+    if (!visible(img)) continue;
+    const alt = (img.getAttribute('alt') || '').trim();
+    if (!alt) out.images.push('no alt text: ' + file);
+    else if (alt === file || alt === stem || /\.(png|jpe?g|gif|svg|webp)$/i.test(alt))
+      out.images.push('file name as alt text "' + short(alt) + '": ' + file);
+    const shown = img.getBoundingClientRect().width;
+    if (shown < minRatio * img.naturalWidth)
+      out.images.push(`shown at ${Math.round(shown)} px of ${img.naturalWidth} px natural: ${file}`);
+  }
+
+  // -- sideways scrolling: the page, and the outermost elements that stick out
+  const W = window.innerWidth, SW = document.documentElement.scrollWidth;
+  if (SW > W) {
+    const clipped = e => {
+      for (let p = e.parentElement; p && p !== document.documentElement; p = p.parentElement)
+        if (getComputedStyle(p).overflowX !== 'visible') return true;
+      return false;
+    };
+    const culprits = [...document.body.querySelectorAll('*')].filter(e => {
+      const r = e.getBoundingClientRect();
+      if (r.width === 0 || r.right <= W + 0.5) return false;
+      const pr = e.parentElement.getBoundingClientRect();
+      return pr.right <= W + 0.5 && !clipped(e);
+    });
+    const describe = e => e.tagName.toLowerCase() + (e.className && typeof e.className === 'string'
+      ? '.' + e.className.trim().split(/\s+/).slice(0, 2).join('.') : '') + ' "' + short(e.textContent).slice(0, 50) + '"';
+    out.overflow.push(`scrollWidth ${SW} > ${W} (+${SW - W} px)` +
+      (culprits.length ? '; sticking out: ' + culprits.slice(0, 3).map(describe).join('; ') : ''));
+  }
+  return out;
+}
+"""
+
+WAIT_MATHJAX_JS = r"""
+async (timeoutMs) => {
+  const hasMath = !!document.querySelector('.math, mjx-container');
+  const hasScript = [...document.scripts].some(s => /mathjax/i.test(s.src));
+  if (!hasMath && !hasScript) return 'none';
+  const t0 = performance.now();
+  while (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
+    if (performance.now() - t0 > 2000) return hasMath ? 'MathJax did not load' : 'none';
+    await new Promise(r => setTimeout(r, 50));
+  }
+  let timer;
+  const late = new Promise(r => { timer = setTimeout(() => r('MathJax timed out'), timeoutMs); });
+  const result = await Promise.race([
+    MathJax.startup.promise.then(() => 'done', e => 'MathJax failed: ' + e), late]);
+  clearTimeout(timer);
+  if (result === 'done' && document.fonts) await document.fonts.ready;
+  return result;
+}
+"""
+
+
+@dataclass
+class Crawl:
+    """What the crawl found: failures[kind] = [(page, width or None, item)], and more."""
+
+    pages: list[str]
+    failures: dict = field(default_factory=lambda: defaultdict(list))
+    screenshots: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, kind, page, width, item):
+        self.failures[kind].append((page, width, item))
+
+    def report(self, kind) -> str:
+        """Per page: how many at each width, then the first few items, each with its widths."""
+        per_page = defaultdict(dict)  # page -> {item: [widths]}
+        for page, width, item in self.failures[kind]:
+            per_page[page].setdefault(item, []).append(width)
+        lines = [f"{len(self.failures[kind])} x {KINDS[kind]} on {len(per_page)} page(s):"]
+        for page in sorted(per_page):
+            items = per_page[page]
+            per_width = defaultdict(int)
+            for widths in items.values():
+                for w in widths:
+                    per_width[w] += 1
+            counts = ", ".join(f"{c} at {w}px" if w else f"{c} in its links" for w, c in per_width.items())
+            lines.append(f"  {page}: {counts}")
+            for item, widths in list(items.items())[:MAX_EXAMPLES]:
+                at = "/".join(str(w) for w in widths if w)
+                lines.append(f"      {'[' + at + '] ' if at else ''}{item}")
+            if len(items) > MAX_EXAMPLES:
+                lines.append(f"      ... and {len(items) - MAX_EXAMPLES} more")
+        return "\n".join(lines)
+
+    def counts(self) -> dict:
+        table = {}
+        for kind, items in self.failures.items():
+            per_page = defaultdict(int)
+            for page, width, _ in items:
+                per_page[f"{page}@{width}" if width else page] += 1
+            table[kind] = {
+                "total": len(items),
+                "per_page": dict(sorted(per_page.items())),
+                "items": [{"page": p, "width": w, "item": i} for p, w, i in items],
+            }
+        return table
+
+
+def discover_pages(site_dir: Path) -> list[str]:
+    pages = sorted(p.relative_to(site_dir).as_posix() for p in site_dir.glob("*.html"))
+    pages += sorted(p.relative_to(site_dir).as_posix() for p in site_dir.glob("book/*.html"))
+    return [p for p in pages if p not in EXCLUDED_PAGES]
+
+
+def is_chapter(page: str) -> bool:
+    return page.startswith("book/")
+
+
+def redirect_target(path: Path) -> str | None:
+    """The target of a <meta http-equiv="refresh"> page (Jupyter Book's root index.html)."""
+    m = re.search(r'<meta[^>]+http-equiv="refresh"[^>]+content="\d+;\s*url=([^"]+)"', path.read_text(errors="replace"), re.I)
+    return html.unescape(m.group(1)) if m else None
+
+
+_ids_cache: dict[Path, set[str]] = {}
+
+
+def ids_of(path: Path) -> set[str]:
+    if path not in _ids_cache:
+        text = path.read_text(errors="replace")
+        _ids_cache[path] = {html.unescape(m) for m in re.findall(r'\b(?:id|name)="([^"]*)"', text)}
+    return _ids_cache[path]
+
+
+def check_link(site_dir: Path, base: str, href: str) -> str | None:
+    """None if an internal href resolves to a file (and its #fragment to an id), else why not."""
+    parts = urlsplit(href)
+    rel = unquote(parts.path[len(urlsplit(base).path):]) if parts.path.startswith(urlsplit(base).path) else None
+    if rel is None:
+        return f"outside the site: {href}"
+    target = site_dir / rel
+    if rel == "" or rel.endswith("/") or target.is_dir():
+        target = target / "index.html"
+    if not target.is_file():
+        return f"missing file: {rel or '/'}"
+    fragment = unquote(parts.fragment)
+    if fragment and target.suffix == ".html" and fragment not in ids_of(target):
+        return f"missing anchor: {rel}#{fragment}"
+    return None
+
+
+def searchindex_titles(site_dir: Path) -> list[str]:
+    path = site_dir / "searchindex.js"
+    if not path.is_file():
+        return []
+    m = re.search(r'"titles"\s*:\s*(\[.*?\])\s*[,}]', path.read_text(errors="replace"), re.S)
+    try:
+        return json.loads(m.group(1)) if m else []
+    except json.JSONDecodeError:
+        return []
+
+
+async def visit(browser_ctx, crawl: Crawl, site_dir, base, page_rel, width, shots, sem):
+    async with sem:
+        page = await browser_ctx.new_page()
+        host = urlsplit(base).netloc
+
+        def on_request(request):
+            parts = urlsplit(request.url)
+            if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc != host:
+                crawl.add("external", page_rel, width, request.url)
+
+        def on_response(response):
+            if urlsplit(response.url).netloc == host and response.status >= 400:
+                crawl.add("links", page_rel, width, f"HTTP {response.status}: {response.url[len(base):]}")
+
+        def on_console(msg):
+            if msg.type == "error":
+                url = (msg.location or {}).get("url", "")
+                if "ERR_NAME_NOT_RESOLVED" in msg.text and url and urlsplit(url).netloc != host:
+                    return  # a blocked external request: reported under "external"
+                if "Failed to load resource" in msg.text and urlsplit(url).netloc == host:
+                    return  # a local 404: reported under "links" with its URL
+                crawl.add("console", page_rel, width, f"console: {msg.text[:300]}")
+
+        page.on("request", on_request)
+        page.on("response", on_response)
+        page.on("console", on_console)
+        page.on("pageerror", lambda err: crawl.add("console", page_rel, width, f"page error: {str(err)[:300]}"))
+        try:
+            await page.goto(base + page_rel, wait_until="load", timeout=NAV_TIMEOUT_MS)
+            state = await page.evaluate(WAIT_MATHJAX_JS, MATHJAX_TIMEOUT_MS)
+            if state not in ("done", "none"):
+                crawl.add("math", page_rel, width, state)
+            found = await page.evaluate(
+                INSPECT_JS,
+                {"rawTex": RAW_TEX, "kindWords": KIND_WORDS, "labelPrefixes": LABEL_PREFIXES,
+                 "minRatio": MIN_DISPLAY_RATIO},
+            )
+            for kind in ("math", "rawtex", "markup", "refs", "images", "overflow"):
+                for item in found[kind]:
+                    crawl.add(kind, page_rel, width, item)
+            if width == WIDTHS[0]:  # links do not depend on the width
+                for link in found["links"]:
+                    why = check_link(site_dir, base, link["href"])
+                    if why:
+                        crawl.add("links", page_rel, None, f'{why} (link "{link["text"][:60]}")')
+            if is_chapter(page_rel):
+                shot = shots / f"{Path(page_rel).stem}-{width}.png"
+                await page.screenshot(path=str(shot), full_page=True, timeout=NAV_TIMEOUT_MS)
+                crawl.screenshots.append(shot)
+        except Exception as err:  # a page that cannot be loaded or inspected is a failure of its own
+            crawl.add("console", page_rel, width, f"could not load/inspect: {type(err).__name__}: {err}"[:400])
+        finally:
+            await page.close()
+
+
+async def run_crawl(executable, site_dir: Path, base: str, shots: Path) -> Crawl:
+    from playwright.async_api import async_playwright
+
+    pages = discover_pages(site_dir)
+    crawl = Crawl(pages=pages)
+    t0 = time.perf_counter()
+    browser_pages = []
+    for page_rel in pages:
+        target = redirect_target(site_dir / page_rel)
+        if target is None:
+            browser_pages.append(page_rel)
+        else:  # a redirect page has nothing to render: its target must exist
+            why = check_link(site_dir, base, urljoin(base + page_rel, target))
+            if why:
+                crawl.add("links", page_rel, None, f"redirect: {why}")
+    for title in searchindex_titles(site_dir):
+        if re.search(RAW_TEX, title):
+            crawl.add("rawtex", "searchindex.js", None, f"page title in search results: {title}")
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            sem = asyncio.Semaphore(CONCURRENCY)
+            contexts = {w: await browser.new_context(viewport={"width": w, "height": HEIGHT}) for w in WIDTHS}
+            await asyncio.gather(*(
+                visit(contexts[w], crawl, site_dir, base, page_rel, w, shots, sem)
+                for page_rel in browser_pages for w in WIDTHS
+            ))
+        finally:
+            await browser.close()
+    crawl.seconds = time.perf_counter() - t0
+    return crawl
+
+
+@pytest.fixture(scope="module")
+def crawl(chromium_executable, site_dir, site_url, screenshot_dir) -> Crawl:
+    for old in screenshot_dir.glob("*.png"):
+        old.unlink()
+    result = asyncio.run(run_crawl(chromium_executable, site_dir, site_url, screenshot_dir))
+    summary = {
+        "site": str(site_dir),
+        "chromium": chromium_executable,
+        "seconds": round(result.seconds, 1),
+        "pages": result.pages,
+        "excluded": EXCLUDED_PAGES,
+        "failures": result.counts(),
+    }
+    (screenshot_dir / "report.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return result
+
+
+def _assert_none(crawl: Crawl, kind: str):
+    if crawl.failures[kind]:
+        pytest.fail(crawl.report(kind), pytrace=False)
+
+
+def test_pages_found(crawl):
+    chapters = [p for p in crawl.pages if is_chapter(p)]
+    assert chapters, f"no book/*.html pages in the site (pages: {crawl.pages})"
+
+
+def test_no_external_requests(crawl):
+    _assert_none(crawl, "external")
+
+
+def test_math_typeset(crawl):
+    _assert_none(crawl, "math")
+
+
+def test_no_raw_tex(crawl):
+    _assert_none(crawl, "rawtex")
+
+
+def test_no_pipe_tables_or_literal_markup(crawl):
+    _assert_none(crawl, "markup")
+
+
+def test_references_numbered(crawl):
+    _assert_none(crawl, "refs")
+
+
+def test_images_load_and_read(crawl):
+    _assert_none(crawl, "images")
+
+
+def test_no_sideways_scrolling(crawl):
+    _assert_none(crawl, "overflow")
+
+
+def test_no_console_errors(crawl):
+    _assert_none(crawl, "console")
+
+
+def test_internal_links_and_anchors(crawl):
+    _assert_none(crawl, "links")
+
+
+def test_screenshots_saved(crawl, screenshot_dir):
+    expected = {f"{Path(p).stem}-{w}.png" for p in crawl.pages if is_chapter(p) for w in WIDTHS}
+    expected -= {f"{Path(p).stem}-{w}.png" for kind in ("console",) for p, w, item in crawl.failures[kind]
+                 if item.startswith("could not load")}
+    missing = sorted(name for name in expected if not (screenshot_dir / name).is_file())
+    assert not missing, f"screenshots not written to {screenshot_dir}: {missing}"
