@@ -39,6 +39,8 @@ MAX_EXAMPLES = 5  # items quoted per page and check in a failure message
 EXCLUDED_PAGES = {
     "search.html": "empty until a query is typed; the titles its results show are checked "
     "in searchindex.js by test_no_raw_tex",
+    "prf-prf.html": "sphinx-proof's Proof Index: no page links to it, and it lists the labels "
+    "(lem-2-2, ...) by design",
 }
 
 # Flags that work in a container as root, offline; playwright adds --headless and a fresh,
@@ -86,6 +88,14 @@ INSPECT_JS = r"""
   const CODE = 'pre, code, kbd, samp, script, style, noscript, textarea, template';
   const MATHY = 'mjx-container, mjx-assistive-mml, svg, math, .math';
   const short = s => { s = s.replace(/\s+/g, ' ').trim(); return s.length > 100 ? s.slice(0, 97) + '...' : s; };
+  // the text around a match, so the offending part is always shown
+  const around = (text, re) => {
+    text = text.replace(/\s+/g, ' ');
+    const m = text.match(re);
+    if (!m) return short(text);
+    const from = Math.max(0, m.index - 40), to = Math.min(text.length, m.index + m[0].length + 50);
+    return (from > 0 ? '...' : '') + text.slice(from, to).trim() + (to < text.length ? '...' : '');
+  };
   const visible = el => el.checkVisibility({checkVisibilityCSS: true});
 
   // -- math: .math elements MathJax did not typeset, MathJax errors, leftover delimiters
@@ -94,51 +104,65 @@ INSPECT_JS = r"""
   for (const e of document.querySelectorAll('mjx-merror, [data-mjx-error]'))
     out.math.push('MathJax error: ' + short(e.getAttribute('data-mjx-error') || e.textContent));
 
-  // -- visible text outside code and math
+  // -- visible text nodes outside code blocks and math
+  const FENCE = /`{3,}\s*\{[\w:-]+\}|\{(prf:[a-z]+|ref|numref|eq|doc|cite[a-z:]*|glue[a-z:]*|code-cell|admonition|figure|list-table|toctree|eval-rst|math)\}`/;
+  const DELIM = /\\\(|\\\[|\$\$/;
+  const texts = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  const seenBlocks = new Set();
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const el = n.parentElement;
     if (!el || !n.nodeValue.trim()) continue;
-    const inPre = el.closest('pre, script, style, noscript, textarea, template');
-    if (inPre || el.closest(MATHY) || !visible(el)) continue;
-    const text = n.nodeValue;
-    const inCode = el.closest(CODE);
-    // A directive fence or MyST role left as text (also inside inline code: a broken fence
-    // shows as inline code spans).
-    const fence = text.match(/`{3,}\s*\{[\w:-]+\}|\{(prf:[a-z]+|ref|numref|eq|doc|cite[a-z:]*|glue[a-z:]*|code-cell|admonition|figure|list-table|toctree|eval-rst|math)\}`/);
-    if (fence) out.markup.push('literal markup: ' + short(text));
-    if (inCode) continue;
-    const delim = text.match(/\\\(|\\\[|\$\$/);
-    if (delim) out.math.push('delimiter ' + delim[0] + ' in text: ' + short(text));
-    else if (RAW.test(text) && !el.closest('a')) out.rawtex.push('in text: ' + short(text));  // links: below
-    const block = el.closest('p, li, dd, dt, td, th, div, h1, h2, h3, h4, h5, h6') || el;
-    if (/\|\s*:?-{3,}/.test(text) && !seenBlocks.has(block)) {
-      seenBlocks.add(block);
-      out.markup.push('pipe table: ' + short(block.innerText));
-    }
+    if (el.closest('pre, script, style, noscript, textarea, template') || el.closest(MATHY) || !visible(el)) continue;
+    texts.push([n.nodeValue, el]);
   }
-  for (const p of document.querySelectorAll('p')) {
-    if (seenBlocks.has(p) || p.closest(CODE) || !visible(p)) continue;
-    if (/^\s*\|/.test(p.innerText)) { seenBlocks.add(p); out.markup.push('pipe table: ' + short(p.innerText)); }
+  // pipe tables: a paragraph that starts with '|', or a '|---' row anywhere
+  const pipeBlocks = new Set();
+  const addPipe = block => {
+    if (pipeBlocks.has(block)) return;
+    pipeBlocks.add(block);
+    out.markup.push('pipe table: ' + short(block.innerText));
+  };
+  for (const p of document.querySelectorAll('p'))
+    if (!p.closest(CODE) && visible(p) && /^\s*\|/.test(p.innerText)) addPipe(p);
+  for (const [text, el] of texts)
+    if (!el.closest(CODE) && /\|\s*:?-{3,}/.test(text))
+      addPipe(el.closest('p, li, dd, dt, td, th, div, h1, h2, h3, h4, h5, h6') || el);
+  const inPipe = el => [...pipeBlocks].some(b => b.contains(el));
+  for (const [text, el] of texts) {
+    // A directive fence or MyST role left as text (inline code too: a broken fence shows as
+    // inline code spans).
+    if (FENCE.test(text)) out.markup.push('literal markup: ' + around(text, FENCE));
+    if (el.closest(CODE) || inPipe(el)) continue;  // a pipe table's TeX is reported with the table
+    const delim = text.match(DELIM);
+    if (delim) out.math.push('delimiter ' + delim[0] + ' in text: ' + around(text, DELIM));
+    else if (RAW.test(text) && !el.closest('a')) out.rawtex.push('in text: ' + around(text, RAW));  // links: below
   }
 
-  // -- raw TeX where MathJax never runs: the title, link texts (sidebar too), tooltips
-  if (RAW.test(document.title)) out.rawtex.push('<title>: ' + short(document.title));
+  // -- raw TeX where MathJax never runs: the title, link texts (sidebar too), tooltips.
+  // References in the content are checked below (with their numbers); math in a link is fine.
+  const NAV = 'nav, .bd-sidebar-primary, .bd-sidebar-secondary, .bd-header, .header-article, .prev-next-area, .bd-footer';
+  const plainText = a => {
+    const copy = a.cloneNode(true);
+    copy.querySelectorAll(MATHY).forEach(m => m.remove());
+    return copy.textContent.replace(/\s+/g, ' ').trim();
+  };
+  const isContentRef = a => {
+    try { return new URL(a.getAttribute('href'), location.href).origin === location.origin && !a.closest(NAV); }
+    catch (e) { return false; }
+  };
+  if (RAW.test(document.title)) out.rawtex.push('<title>: ' + around(document.title, RAW));
   const seenLinks = new Set();
   for (const a of document.querySelectorAll('a')) {
-    const text = a.textContent.replace(/\s+/g, ' ').trim();
-    if (a.closest(MATHY)) continue;
-    const linkText = [...a.childNodes].some(c => c.nodeType === 1 && c.matches('mjx-container, .math'))
-      ? '' : text;  // typeset math inside a link is fine
-    if (linkText && RAW.test(linkText) && !seenLinks.has(linkText)) {
-      seenLinks.add(linkText);
-      out.rawtex.push('link text: ' + short(linkText));
+    if (a.closest(MATHY) || (a.hasAttribute('href') && isContentRef(a))) continue;
+    const text = plainText(a);
+    if (text && RAW.test(text) && !seenLinks.has(text)) {
+      seenLinks.add(text);
+      out.rawtex.push('link text: ' + around(text, RAW));
     }
   }
   for (const e of document.querySelectorAll('[title]')) {
     const t = e.getAttribute('title');
-    if (t && RAW.test(t)) out.rawtex.push('tooltip: ' + short(t));
+    if (t && RAW.test(t)) out.rawtex.push('tooltip: ' + around(t, RAW));
   }
 
   // -- references without their number, and every internal link for the link check
@@ -147,12 +171,12 @@ INSPECT_JS = r"""
     let url;
     try { url = new URL(a.getAttribute('href'), location.href); } catch (e) { continue; }
     if (url.origin !== location.origin) continue;
-    const text = a.textContent.replace(/\s+/g, ' ').trim();
+    const text = plainText(a);
     if (!links.has(url.href)) links.set(url.href, text);
-    if (a.closest('nav.bd-links, .bd-sidebar, .header-article, .prev-next-area')) continue;
+    if (a.closest(NAV)) continue;
     if (KIND.test(text)) out.refs.push('bare "' + text + '" -> ' + url.hash);
     else if (LABEL.test(text)) out.refs.push('raw label "' + text + '" -> ' + url.hash);
-    else if (/\\[A-Za-z]/.test(text)) out.refs.push('TeX in reference "' + short(text) + '"');
+    else if (RAW.test(text)) out.refs.push('TeX in reference "' + around(text, RAW) + '"');
   }
   out.links = [...links].map(([href, text]) => ({href, text}));
 
@@ -175,14 +199,16 @@ INSPECT_JS = r"""
   // -- sideways scrolling: the page, and the outermost elements that stick out
   const W = window.innerWidth, SW = document.documentElement.scrollWidth;
   if (SW > W) {
-    const clipped = e => {
-      for (let p = e.parentElement; p && p !== document.documentElement; p = p.parentElement)
-        if (getComputedStyle(p).overflowX !== 'visible') return true;
+    const clipped = e => {  // inside a scrolling/clipping box, or fixed: not the page's overflow
+      for (let p = e; p && p !== document.documentElement; p = p.parentElement) {
+        const st = getComputedStyle(p);
+        if (st.position === 'fixed' || (p !== e && st.overflowX !== 'visible')) return true;
+      }
       return false;
     };
     const culprits = [...document.body.querySelectorAll('*')].filter(e => {
       const r = e.getBoundingClientRect();
-      if (r.width === 0 || r.right <= W + 0.5) return false;
+      if (r.width === 0 || r.right <= W + 0.5 || !visible(e)) return false;
       const pr = e.parentElement.getBoundingClientRect();
       return pr.right <= W + 0.5 && !clipped(e);
     });
@@ -224,6 +250,7 @@ class Crawl:
     failures: dict = field(default_factory=lambda: defaultdict(list))
     screenshots: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    page_seconds: dict = field(default_factory=dict)
 
     def add(self, kind, page, width, item):
         self.failures[kind].append((page, width, item))
@@ -240,11 +267,14 @@ class Crawl:
             for widths in items.values():
                 for w in widths:
                     per_width[w] += 1
-            counts = ", ".join(f"{c} at {w}px" if w else f"{c} in its links" for w, c in per_width.items())
+            order = sorted(per_width, key=lambda w: -(w or 0))
+            counts = ", ".join(f"{per_width[w]} at {w}px" if w else f"{per_width[w]} in its links" for w in order)
             lines.append(f"  {page}: {counts}")
             for item, widths in list(items.items())[:MAX_EXAMPLES]:
-                at = "/".join(str(w) for w in widths if w)
-                lines.append(f"      {'[' + at + '] ' if at else ''}{item}")
+                distinct = sorted({w for w in widths if w}, reverse=True)
+                at = f"[{'/'.join(map(str, distinct))}] " if distinct else ""
+                times = f" (x{len(widths) // max(len(distinct), 1)})" if len(widths) > max(len(distinct), 1) else ""
+                lines.append(f"      {at}{item}{times}")
             if len(items) > MAX_EXAMPLES:
                 lines.append(f"      ... and {len(items) - MAX_EXAMPLES} more")
         return "\n".join(lines)
@@ -317,9 +347,13 @@ def searchindex_titles(site_dir: Path) -> list[str]:
         return []
 
 
-async def visit(browser_ctx, crawl: Crawl, site_dir, base, page_rel, width, shots, sem):
+async def visit(browser, crawl: Crawl, site_dir, base, page_rel, width, shots, sem):
     async with sem:
-        page = await browser_ctx.new_page()
+        # A fresh context per page: each page is a reader's first visit (empty storage and
+        # cache), and the result does not depend on the order of the pages.
+        t0 = time.perf_counter()
+        context = await browser.new_context(viewport={"width": width, "height": HEIGHT})
+        page = await context.new_page()
         host = urlsplit(base).netloc
 
         def on_request(request):
@@ -369,7 +403,8 @@ async def visit(browser_ctx, crawl: Crawl, site_dir, base, page_rel, width, shot
         except Exception as err:  # a page that cannot be loaded or inspected is a failure of its own
             crawl.add("console", page_rel, width, f"could not load/inspect: {type(err).__name__}: {err}"[:400])
         finally:
-            await page.close()
+            await context.close()
+            crawl.page_seconds[f"{page_rel}@{width}"] = round(time.perf_counter() - t0, 1)
 
 
 async def run_crawl(executable, site_dir: Path, base: str, shots: Path) -> Crawl:
@@ -395,9 +430,8 @@ async def run_crawl(executable, site_dir: Path, base: str, shots: Path) -> Crawl
         browser = await p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
             sem = asyncio.Semaphore(CONCURRENCY)
-            contexts = {w: await browser.new_context(viewport={"width": w, "height": HEIGHT}) for w in WIDTHS}
             await asyncio.gather(*(
-                visit(contexts[w], crawl, site_dir, base, page_rel, w, shots, sem)
+                visit(browser, crawl, site_dir, base, page_rel, w, shots, sem)
                 for page_rel in browser_pages for w in WIDTHS
             ))
         finally:
@@ -415,6 +449,7 @@ def crawl(chromium_executable, site_dir, site_url, screenshot_dir) -> Crawl:
         "site": str(site_dir),
         "chromium": chromium_executable,
         "seconds": round(result.seconds, 1),
+        "page_seconds": result.page_seconds,
         "pages": result.pages,
         "excluded": EXCLUDED_PAGES,
         "failures": result.counts(),
