@@ -84,7 +84,8 @@ INSPECT_JS = r"""
   const out = {math: [], rawtex: [], markup: [], refs: [], images: [], overflow: [], links: []};
   const RAW = new RegExp(rawTex);
   const KIND = new RegExp('^(' + kindWords + ')s?\\.?$', 'i');
-  const LABEL = new RegExp('^\\(?(' + labelPrefixes + ')[-_:][\\w.:-]*\\)?$', 'i');
+  const LABEL_IN_TEXT = new RegExp('\\((' + labelPrefixes + ')-[\\w.-]+\\)');  // "(eq-kkt-residual)"
+  const LABEL = new RegExp('^\\(?(' + labelPrefixes + ')-[\\w.-]+\\)?$');  // kebab-case labels (STYLE §3)
   const CODE = 'pre, code, kbd, samp, script, style, noscript, textarea, template';
   const MATHY = 'mjx-container, mjx-assistive-mml, svg, math, .math';
   const short = s => { s = s.replace(/\s+/g, ' ').trim(); return s.length > 100 ? s.slice(0, 97) + '...' : s; };
@@ -136,6 +137,7 @@ INSPECT_JS = r"""
     const delim = text.match(DELIM);
     if (delim) out.math.push('delimiter ' + delim[0] + ' in text: ' + around(text, DELIM));
     else if (RAW.test(text) && !el.closest('a')) out.rawtex.push('in text: ' + around(text, RAW));  // links: below
+    if (!el.closest('a') && LABEL_IN_TEXT.test(text)) out.refs.push('raw label in text: ' + around(text, LABEL_IN_TEXT));
   }
 
   // -- raw TeX where MathJax never runs: the title, link texts (sidebar too), tooltips.
@@ -179,6 +181,12 @@ INSPECT_JS = r"""
     else if (RAW.test(text)) out.refs.push('TeX in reference "' + around(text, RAW) + '"');
   }
   out.links = [...links].map(([href, text]) => ({href, text}));
+  // a label shown as inline code where a reference was meant ("book label `lem-2-2`")
+  for (const c of document.querySelectorAll('code')) {
+    if (c.closest('pre, a') || !visible(c)) continue;
+    const text = c.textContent.trim();
+    if (LABEL.test(text)) out.refs.push('label as code "' + text + '" (not a link)');
+  }
 
   // -- images
   for (const img of document.images) {
