@@ -98,8 +98,10 @@ def chromium_executable() -> str:
     try:
         import playwright  # noqa: F401
     except ImportError:
-        pytest.fail("playwright is not installed: `pip install -r requirements.txt` (it is pinned there)")
+        pytest.fail("playwright is not installed: `pip install -r requirements.txt` (it is pinned there)", pytrace=False)
     path = find_chromium()
     if path is None:
-        pytest.fail(HOW_TO_GET_A_BROWSER)
+        explicit = os.environ.get("CHROMIUM")
+        prefix = f"CHROMIUM={explicit} is not an executable. " if explicit else ""
+        pytest.fail(prefix + HOW_TO_GET_A_BROWSER, pytrace=False)
     return path
