@@ -102,8 +102,11 @@ INSPECT_JS = r"""
   // -- math: .math elements MathJax did not typeset, MathJax errors, leftover delimiters
   const untypeset = [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container'));
   for (const e of untypeset) out.math.push('not typeset: ' + short(e.textContent));
-  for (const e of document.querySelectorAll('mjx-merror, [data-mjx-error]'))
+  for (const e of document.querySelectorAll('mjx-math mjx-merror, mjx-math [data-mjx-error]'))
     out.math.push('MathJax error: ' + short(e.getAttribute('data-mjx-error') || e.textContent));
+  // an undefined macro is typeset as its name in red (MathJax's noundefined extension)
+  for (const e of document.querySelectorAll('mjx-assistive-mml mtext[mathcolor="red"]'))
+    out.math.push('undefined macro: ' + short(e.textContent));
 
   // -- visible text nodes outside code blocks and math
   const FENCE = /`{3,}\s*\{[\w:-]+\}|\{(prf:[a-z]+|ref|numref|eq|doc|cite[a-z:]*|glue[a-z:]*|code-cell|admonition|figure|list-table|toctree|eval-rst|math)\}`/;
@@ -163,6 +166,7 @@ INSPECT_JS = r"""
     }
   }
   for (const e of document.querySelectorAll('[title]')) {
+    if (e.closest(MATHY)) continue;  // MathJax's own error tooltips are reported with the math
     const t = e.getAttribute('title');
     if (t && RAW.test(t)) out.rawtex.push('tooltip: ' + around(t, RAW));
   }
@@ -259,6 +263,7 @@ class Crawl:
     screenshots: list[Path] = field(default_factory=list)
     seconds: float = 0.0
     page_seconds: dict = field(default_factory=dict)
+    page_phases: dict = field(default_factory=dict)
 
     def add(self, kind, page, width, item):
         self.failures[kind].append((page, width, item))
@@ -387,8 +392,17 @@ async def visit(browser, crawl: Crawl, site_dir, base, page_rel, width, shots, s
         page.on("console", on_console)
         page.on("pageerror", lambda err: crawl.add("console", page_rel, width, f"page error: {str(err)[:300]}"))
         try:
+            phases = {}
+
+            def lap(name, start=[t0]):  # noqa: B006 - a running clock
+                now = time.perf_counter()
+                phases[name] = round(now - start[0], 2)
+                start[0] = now
+
             await page.goto(base + page_rel, wait_until="load", timeout=NAV_TIMEOUT_MS)
+            lap("load")
             state = await page.evaluate(WAIT_MATHJAX_JS, MATHJAX_TIMEOUT_MS)
+            lap("mathjax")
             if state not in ("done", "none"):
                 crawl.add("math", page_rel, width, state)
             found = await page.evaluate(
@@ -396,6 +410,7 @@ async def visit(browser, crawl: Crawl, site_dir, base, page_rel, width, shots, s
                 {"rawTex": RAW_TEX, "kindWords": KIND_WORDS, "labelPrefixes": LABEL_PREFIXES,
                  "minRatio": MIN_DISPLAY_RATIO},
             )
+            lap("inspect")
             for kind in ("math", "rawtex", "markup", "refs", "images", "overflow"):
                 for item in found[kind]:
                     crawl.add(kind, page_rel, width, item)
@@ -408,6 +423,8 @@ async def visit(browser, crawl: Crawl, site_dir, base, page_rel, width, shots, s
                 shot = shots / f"{Path(page_rel).stem}-{width}.png"
                 await page.screenshot(path=str(shot), full_page=True, timeout=NAV_TIMEOUT_MS)
                 crawl.screenshots.append(shot)
+                lap("screenshot")
+            crawl.page_phases[f"{page_rel}@{width}"] = phases
         except Exception as err:  # a page that cannot be loaded or inspected is a failure of its own
             crawl.add("console", page_rel, width, f"could not load/inspect: {type(err).__name__}: {err}"[:400])
         finally:
@@ -458,6 +475,7 @@ def crawl(chromium_executable, site_dir, site_url, screenshot_dir) -> Crawl:
         "chromium": chromium_executable,
         "seconds": round(result.seconds, 1),
         "page_seconds": result.page_seconds,
+        "page_phases": result.page_phases,
         "pages": result.pages,
         "excluded": EXCLUDED_PAGES,
         "failures": result.counts(),
