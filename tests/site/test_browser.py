@@ -29,7 +29,7 @@ pytestmark = pytest.mark.xdist_group("browser")
 
 WIDTHS = (1280, 390)
 HEIGHT = 900
-CONCURRENCY = 3  # pages open at once (two cores: more does not help)
+CONCURRENCY = 2  # pages open at once: one per core of the 2-core machines
 NAV_TIMEOUT_MS = 60_000
 MATHJAX_TIMEOUT_MS = 120_000
 MIN_DISPLAY_RATIO = 0.5  # an image shown below half its natural width cannot be read
@@ -89,6 +89,12 @@ INSPECT_JS = r"""
   const CODE = 'pre, code, kbd, samp, script, style, noscript, textarea, template';
   const MATHY = 'mjx-container, mjx-assistive-mml, svg, math, .math';
   const short = s => { s = s.replace(/\s+/g, ' ').trim(); return s.length > 100 ? s.slice(0, 97) + '...' : s; };
+  // text without its math (typeset math reads as its MathML characters, e.g. '|x|')
+  const plainText = a => {
+    const copy = a.cloneNode(true);
+    copy.querySelectorAll(MATHY).forEach(m => m.remove());
+    return copy.textContent.replace(/\s+/g, ' ').trim();
+  };
   // the text around a match, so the offending part is always shown
   const around = (text, re) => {
     text = text.replace(/\s+/g, ' ');
@@ -127,7 +133,7 @@ INSPECT_JS = r"""
     out.markup.push('pipe table: ' + short(block.innerText));
   };
   for (const p of document.querySelectorAll('p'))
-    if (!p.closest(CODE) && visible(p) && /^\s*\|/.test(p.innerText)) addPipe(p);
+    if (!p.closest(CODE) && visible(p) && /^\|/.test(plainText(p))) addPipe(p);
   for (const [text, el] of texts)
     if (!el.closest(CODE) && /\|\s*:?-{3,}/.test(text))
       addPipe(el.closest('p, li, dd, dt, td, th, div, h1, h2, h3, h4, h5, h6') || el);
@@ -146,11 +152,6 @@ INSPECT_JS = r"""
   // -- raw TeX where MathJax never runs: the title, link texts (sidebar too), tooltips.
   // References in the content are checked below (with their numbers); math in a link is fine.
   const NAV = 'nav, .bd-sidebar-primary, .bd-sidebar-secondary, .bd-header, .header-article, .prev-next-area, .bd-footer';
-  const plainText = a => {
-    const copy = a.cloneNode(true);
-    copy.querySelectorAll(MATHY).forEach(m => m.remove());
-    return copy.textContent.replace(/\s+/g, ' ').trim();
-  };
   const isContentRef = a => {
     try { return new URL(a.getAttribute('href'), location.href).origin === location.origin && !a.closest(NAV); }
     catch (e) { return false; }
