@@ -84,7 +84,7 @@ def compare(intact: Path, broken: Path) -> int:
     """Print, per check, the items in the broken site's report that the intact one lacks."""
     a = json.loads(intact.read_text())["failures"]
     b = json.loads(broken.read_text())["failures"]
-    key = lambda d: (d["page"], d["width"], d["item"])  # noqa: E731
+    key = lambda d: (d["page"], d["width"] or 0, d["item"])  # noqa: E731
     for kind, entry in sorted(b.items()):
         new = sorted({key(d) for d in entry["items"]} - {key(d) for d in a.get(kind, {}).get("items", [])})
         print(f"{kind}: {len(new)} new")
