@@ -62,6 +62,9 @@ DEFECTS = {
             lambda t: _sub_once(r'<img alt="[^"]*"', '<img alt="figure.png"', t, "alt")),
     "wide": ("book/adam_update_bounds.html", "overflow: an element 900 px wide",
              lambda t: _after_first_paragraph(t, '<div style="width:900px">a long unbreakable line</div>', "wide")),
+    "equation": ("book/api.html", "equations: a display equation far wider than the column",
+                 lambda t: _after_first_paragraph(t, '<div class="math notranslate nohighlight">\\[' + '+'.join(
+                     f"x_{{{i}}}^2" for i in range(60)) + '\\]</div>', "equation")),
     "console": ("book/bibliography.html", "console: a script error",
                 lambda t: t.replace("</body>", "<script>undefinedFunctionOfTheBook()</script></body>", 1)),
     "anchor": ("book/intro.html", "links: a link to a missing anchor and a missing page",

@@ -66,6 +66,7 @@ KINDS = {
     "refs": "reference without its number",
     "images": "image not loaded, bad alt text, or shrunk below half size",
     "overflow": "page wider than the viewport",
+    "equations": "display equation wider than its box (scrolls sideways or is cut off)",
     "console": "console error or page error",
     "links": "broken internal link, anchor or resource",
 }
@@ -81,7 +82,7 @@ LABEL_PREFIXES = "thm|lem|def|prop|cor|alg|eq|fig|tbl|tab|ch|asm|rem|sec|app|prf
 # Runs in the page after MathJax has finished; returns lists of offending items per kind.
 INSPECT_JS = r"""
 ({rawTex, kindWords, labelPrefixes, minRatio}) => {
-  const out = {math: [], rawtex: [], markup: [], refs: [], images: [], overflow: [], links: []};
+  const out = {math: [], rawtex: [], markup: [], refs: [], images: [], overflow: [], equations: [], links: []};
   const RAW = new RegExp(rawTex);
   const KIND = new RegExp('^(' + kindWords + ')s?\\.?$', 'i');
   const LABEL_IN_TEXT = new RegExp('\\((' + labelPrefixes + ')-[\\w.-]+\\)');  // "(eq-kkt-residual)"
@@ -207,6 +208,17 @@ INSPECT_JS = r"""
     const shown = img.getBoundingClientRect().width;
     if (shown < minRatio * img.naturalWidth)
       out.images.push(`shown at ${Math.round(shown)} px of ${img.naturalWidth} px natural: ${file}`);
+  }
+
+  // -- display equations wider than their box (they scroll sideways, or are cut off)
+  const texOf = c => {
+    try { return MathJax.startup.document.getMathItemsWithin(c)[0].math; } catch (e) { return c.textContent; }
+  };
+  for (const box of document.querySelectorAll('div.math')) {
+    const c = box.querySelector('mjx-container'), m = c && c.querySelector('mjx-math');
+    if (!m || !visible(box)) continue;
+    const over = m.getBoundingClientRect().width - box.clientWidth;
+    if (over > 2) out.equations.push(`+${Math.round(over)} px: ` + short(texOf(c)));
   }
 
   // -- sideways scrolling: the page, and the outermost elements that stick out
@@ -412,7 +424,7 @@ async def visit(browser, crawl: Crawl, site_dir, base, page_rel, width, shots, s
                  "minRatio": MIN_DISPLAY_RATIO},
             )
             lap("inspect")
-            for kind in ("math", "rawtex", "markup", "refs", "images", "overflow"):
+            for kind in ("math", "rawtex", "markup", "refs", "images", "overflow", "equations"):
                 for item in found[kind]:
                     crawl.add(kind, page_rel, width, item)
             if width == WIDTHS[0]:  # links do not depend on the width
@@ -521,6 +533,10 @@ def test_images_load_and_read(crawl):
 
 def test_no_sideways_scrolling(crawl):
     _assert_none(crawl, "overflow")
+
+
+def test_display_equations_fit(crawl):
+    _assert_none(crawl, "equations")
 
 
 def test_no_console_errors(crawl):
