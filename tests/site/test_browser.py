@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import os
 import re
 import time
 from collections import defaultdict
@@ -24,7 +25,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-# With pytest-xdist, `--dist loadgroup` keeps these tests (one shared crawl) on one worker.
+# With pytest-xdist, `--dist loadgroup` keeps these tests on one worker; under any other mode
+# the crawl still runs once (see the `crawl` fixture).
 pytestmark = pytest.mark.xdist_group("browser")
 
 WIDTHS = (1280, 390)
@@ -305,6 +307,19 @@ class Crawl:
                 lines.append(f"      ... and {len(items) - MAX_EXAMPLES} more")
         return "\n".join(lines)
 
+    def to_json(self) -> str:
+        return json.dumps({"pages": self.pages, "failures": self.failures, "seconds": self.seconds,
+                           "screenshots": [str(p) for p in self.screenshots]})
+
+    @classmethod
+    def from_json(cls, text: str) -> Crawl:
+        data = json.loads(text)
+        crawl = cls(pages=data["pages"], seconds=data["seconds"],
+                    screenshots=[Path(p) for p in data["screenshots"]])
+        for kind, items in data["failures"].items():
+            crawl.failures[kind] = [tuple(item) for item in items]
+        return crawl
+
     def counts(self) -> dict:
         table = {}
         for kind, items in self.failures.items():
@@ -479,7 +494,23 @@ async def run_crawl(executable, site_dir: Path, base: str, shots: Path) -> Crawl
 
 
 @pytest.fixture(scope="module")
-def crawl(chromium_executable, site_dir, site_url, screenshot_dir) -> Crawl:
+def crawl(chromium_executable, site_dir, site_url, screenshot_dir, tmp_path_factory) -> Crawl:
+    """The crawl, run once per pytest run: under pytest-xdist the first worker to get here runs
+    it and the others read its result (whatever the --dist mode spreads these tests over)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _crawl_and_report(chromium_executable, site_dir, site_url, screenshot_dir)
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "browser-crawl.json"  # one per xdist run
+    with FileLock(str(shared) + ".lock"):
+        if shared.is_file():
+            return Crawl.from_json(shared.read_text())
+        result = _crawl_and_report(chromium_executable, site_dir, site_url, screenshot_dir)
+        shared.write_text(result.to_json())
+        return result
+
+
+def _crawl_and_report(chromium_executable, site_dir, site_url, screenshot_dir) -> Crawl:
     for old in screenshot_dir.glob("*.png"):
         old.unlink()
     result = asyncio.run(run_crawl(chromium_executable, site_dir, site_url, screenshot_dir))
