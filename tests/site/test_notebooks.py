@@ -19,11 +19,13 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
-# Where the site puts the chapters' notebooks, relative to the built site.
-NOTEBOOK_GLOB = "_downloads/notebooks/*.ipynb"
+# The notebooks tested: every .ipynb that a chapter page (book/*.html) links for download, and
+# every file matching this glob (relative to the built site: where the site keeps them).
+NOTEBOOK_GLOB = "_sources/book/*.ipynb"
 CELL_TIMEOUT_S = 600
 KERNEL_NAME = "python3"
 # Files a notebook may leave next to itself (none today).
@@ -35,7 +37,25 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = Path(os.environ.get("SITE_DIR") or REPO / "_build" / "html").resolve()
-NOTEBOOKS = sorted(SITE.glob(NOTEBOOK_GLOB))
+
+
+def offered_notebooks(site: Path) -> tuple[list[Path], list[str]]:
+    """The notebooks the site offers (linked from a chapter page or matching NOTEBOOK_GLOB), and
+    the links to notebooks that do not exist."""
+    found, broken = set(site.glob(NOTEBOOK_GLOB)), []
+    for page in sorted(site.glob("book/*.html")):
+        for href in re.findall(r'href="([^"#?]+\.ipynb)"', page.read_text(errors="replace")):
+            if "://" in href:
+                continue
+            target = (page.parent / unquote(href)).resolve()
+            if target.is_file():
+                found.add(target)
+            else:
+                broken.append(f"{page.relative_to(site)} -> {href}")
+    return sorted(found, key=lambda p: p.name), broken
+
+
+NOTEBOOKS, BROKEN_LINKS = offered_notebooks(SITE)
 
 
 def _kernel_env(tmpdir: Path) -> dict[str, str]:
@@ -61,10 +81,12 @@ def kernelspec_dir(tmp_path_factory, monkeypatch) -> Path:
 
 
 def test_notebooks_found():
-    assert NOTEBOOKS, (
-        f"no chapter notebooks at {SITE / NOTEBOOK_GLOB}: the site must offer each chapter's "
-        "executed .ipynb for download (build it with `make book`, or set SITE_DIR)"
-    )
+    if not NOTEBOOKS:
+        pytest.fail(f"no chapter notebooks in {SITE} (no .ipynb linked from book/*.html, none at "
+                    f"{NOTEBOOK_GLOB}): the site must offer each chapter's executed .ipynb for "
+                    "download (build it with `make book`, or set SITE_DIR)", pytrace=False)
+    if BROKEN_LINKS:
+        pytest.fail(f"download links to missing notebooks: {BROKEN_LINKS}", pytrace=False)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
