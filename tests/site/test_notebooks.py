@@ -12,6 +12,7 @@ Parametrised per notebook, so ``pytest -n 2`` spreads them. SITE_DIR as in conft
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -60,6 +61,9 @@ NOTEBOOKS, BROKEN_LINKS = offered_notebooks(SITE)
 
 def _kernel_env(tmpdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_ENV_PREFIXES)}
+    # torch.compile keeps its cache in the system temp dir (torchinductor_<user>): leave it
+    # there, warm and shared, so the private TMPDIR holds only what the notebook leaves.
+    env.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}"))
     env["TMPDIR"] = str(tmpdir)
     # The kernel must be this environment's Python, whatever other kernelspecs the machine has.
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
