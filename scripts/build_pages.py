@@ -26,7 +26,6 @@ def main(pages: list[str]) -> int:
         tmp = Path(tmp)
         shutil.copy(ROOT / "_config.yml", tmp / "_config.yml")
         shutil.copytree(ROOT / "book", tmp / "book")
-        shutil.copytree(ROOT / "src", tmp / "src")  # for literalinclude of package code
         shutil.copytree(ROOT / "bench" / "results", tmp / "bench" / "results")  # read by chapters
         root = "book/intro" if (ROOT / "book/intro.md").exists() else pages[0]
         chapters = "".join(f"      - file: {p}\n" for p in pages if p != root)
@@ -46,7 +45,6 @@ def main(pages: list[str]) -> int:
                 print(line)
         for w in warnings:
             print(("TOLERATED " if w not in real else "") + w)
-        times = tmp / "_build/.jupyter_cache"
         print("build exit code", proc.returncode, "| real warnings:", len(real))
         if proc.returncode != 0 or real:
             print(out[-6000:])

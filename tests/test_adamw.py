@@ -7,79 +7,64 @@ import pytest
 import torch
 
 from implicit_bias import optim
-from implicit_bias.adamw import adam_direction, adam_moments, run_adamw
+from implicit_bias.adamw import adam_direction, adam_moments, run_adam_l2, run_adamw
 from implicit_bias.steepest import run_nsd_wd
 
 TOL_FLOAT64 = 1e-12  # accumulated round-off of a few hundred float64 steps on O(1) iterates
 
 
-def quadratic(seed=0, d=5):
-    rng = np.random.default_rng(seed)
-    m = rng.normal(size=(d, d))
-    a, c = m @ m.T / d + 0.1 * np.eye(d), 2.0 * rng.normal(size=d)
-    return a, c, (lambda x: a @ (x - c))
-
-
-def test_beta_zero_is_signgd_with_weight_decay():
+def test_beta_zero_is_signgd_with_weight_decay(quadratic):
     """beta1 = beta2 = 0: m/sqrt(v) = g/|g| = sign(g), so AdamW is NSD-WD in l_inf, bit for bit."""
     _, _, grad = quadratic()
     lrs = 0.05 / np.sqrt(np.arange(1, 501))
     x0 = np.linspace(-1.5, 1.5, 5)
     adam = run_adamw(grad, x0, lrs, betas=(0.0, 0.0), eps=0.0, weight_decay=0.7)
-    nsd = run_nsd_wd(grad, x0, lrs, 500, 0.7, "linf")
+    nsd = run_nsd_wd(grad, x0, lrs, weight_decay=0.7, norm="linf")
     assert np.array_equal(adam.xs, nsd.xs)
 
 
 @pytest.mark.parametrize("betas", [(0.9, 0.999), (0.9, 0.99), (0.0, 0.99)])
-def test_bias_correction_matches_torch_adamw(betas):
+def test_bias_correction_matches_torch_adamw(betas, quadratic):
     """bias_correction=True reproduces torch.optim.AdamW (float64) over 300 steps.
 
     (Short-memory pairs such as (0.5, 0.5) make the iterates oscillate around the constrained
     optimum with sign-like steps, which amplifies the 1e-16 difference between the two kernels'
     rounding exponentially; they agree to round-off for the first ~100 steps only.)"""
-    a, c, grad = quadratic(1)
+    _, _, grad = quadratic(1)
     lr, wd, eps, steps = 0.01, 0.3, 1e-8, 300
     x0 = np.full(5, 0.2)
-    ours = run_adamw(grad, x0, np.full(steps, lr), betas, eps, wd, bias_correction=True)
-    p = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-    at, ct = torch.tensor(a), torch.tensor(c)
-    opt = torch.optim.AdamW([p], lr=lr, betas=betas, eps=eps, weight_decay=wd, foreach=False)
-    for _ in range(steps):
-        opt.zero_grad()
-        (0.5 * (p - ct) @ at @ (p - ct)).backward()
-        opt.step()
-    assert np.max(np.abs(p.detach().numpy() - ours.final)) < TOL_FLOAT64
+    hyper = dict(betas=betas, eps=eps, weight_decay=wd)
+    ours = run_adamw(grad, x0, np.full(steps, lr), bias_correction=True, **hyper)
+    theirs = optim.run_torch_optimizer(grad, x0, np.full(steps, lr), optimizer=torch.optim.AdamW,
+                                       foreach=False, **hyper)
+    assert np.max(np.abs(theirs.final - ours.final)) < TOL_FLOAT64
 
 
-def test_torch_adamw_without_bias_correction_matches_numpy():
+def test_torch_adamw_without_bias_correction_matches_numpy(quadratic):
     """Our torch AdamW (Algorithm 1, eps = 0, decreasing lr) equals run_adamw in float64."""
-    a, c, grad = quadratic(2)
+    _, _, grad = quadratic(2)
     lrs = 0.05 / np.sqrt(np.arange(1, 301))
     x0 = np.full(5, -0.3)
-    ours = run_adamw(grad, x0, lrs, (0.9, 0.99), 0.0, 1.0)
-    p = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-    at, ct = torch.tensor(a), torch.tensor(c)
-    opt = optim.AdamW([p], lr=float(lrs[0]), betas=(0.9, 0.99), eps=0.0, weight_decay=1.0)
-    for lr in lrs:
-        opt.param_groups[0]["lr"] = float(lr)
-        opt.zero_grad()
-        (0.5 * (p - ct) @ at @ (p - ct)).backward()
-        opt.step()
-    assert np.max(np.abs(p.detach().numpy() - ours.final)) < TOL_FLOAT64
+    hyper = dict(betas=(0.9, 0.99), eps=0.0, weight_decay=1.0)
+    ours = run_adamw(grad, x0, lrs, **hyper)
+    theirs = optim.run_torch_optimizer(grad, x0, lrs, optimizer=optim.AdamW, **hyper)
+    assert np.max(np.abs(theirs.xs - ours.xs)) < TOL_FLOAT64
 
 
-def test_adam_l2_adds_lambda_x_to_the_gradient():
+def test_adam_l2_adds_lambda_x_to_the_gradient(quadratic):
     _, _, grad = quadratic(3)
     lrs = np.full(50, 0.01)
     x0 = np.ones(5)
-    l2 = run_adamw(grad, x0, lrs, (0.9, 0.99), 0.0, 0.5, l2=True)
-    plain = run_adamw(lambda x: grad(x) + 0.5 * x, x0, lrs, (0.9, 0.99), 0.0, 0.0)
+    l2 = run_adam_l2(grad, x0, lrs, betas=(0.9, 0.99), eps=0.0, weight_decay=0.5)
+    plain = run_adamw(lambda x: grad(x) + 0.5 * x, x0, lrs, betas=(0.9, 0.99), eps=0.0,
+                      weight_decay=0.0)
     assert np.array_equal(l2.xs, plain.xs)
 
 
 def test_zero_over_zero_is_zero():
     assert adam_direction(np.array([0.0, 1.0]), np.array([0.0, 4.0])).tolist() == [0.0, 0.5]
-    h = run_adamw(lambda x: np.array([0.0, 1.0]), np.zeros(2), np.full(3, 0.1), (0.9, 0.99), 0.0, 1.0)
+    h = run_adamw(lambda x: np.array([0.0, 1.0]), np.zeros(2), np.full(3, 0.1), betas=(0.9, 0.99),
+                  eps=0.0, weight_decay=1.0)
     assert np.all(h.xs[:, 0] == 0.0) and np.all(np.isfinite(h.xs))
 
 

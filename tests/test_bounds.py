@@ -198,10 +198,10 @@ def test_log_term_is_asymptotically_sharp_for_slowly_growing_gradients():
     assert 0.98 < ratio <= 1.0
 
 
-def test_stationary_ratio_is_the_limit_of_geometric_updates():
+def test_stationary_update_size_is_the_limit_of_geometric_updates():
     betas, r = (0.9, 0.999), np.exp(5e-3)
     seq = bounds.adam_ratio_sequence(r ** np.arange(4000) * 1e-8, betas)
-    assert np.isclose(seq.delta[-1], bounds.stationary_ratio(r, betas), rtol=1e-10)
+    assert np.isclose(seq.delta[-1], bounds.stationary_update_size(r, betas), rtol=1e-10)
 
 
 def test_eps_bounds_are_log_versus_linear():
@@ -257,11 +257,11 @@ def test_lemma_4_3_on_random_adamw_runs(betas, decay_lr, eps, seed, kind):
         grads = rng.normal(size=(steps, dim))
         grads[: rng.integers(1, 100)] = 0.0
     x0 = rng.uniform(-3, 3, dim) / weight_decay
-    run = run_adamw(bounds.gradient_stream(grads), x0, np.full(steps, lr), betas=betas, eps=eps,
+    run = run_adamw(bounds.replay_gradients(grads), x0, np.full(steps, lr), betas=betas, eps=eps,
                     weight_decay=weight_decay)
     q = 1 - lr * weight_decay
     lhs = np.abs(run.xs[1:] - q ** np.arange(1, steps + 1)[:, None] * x0)
-    rhs = bounds.iterate_bound((np.sqrt(run.vs) + eps) ** 2, betas, lr, weight_decay)
+    rhs = bounds.iterate_bound(bounds.folded_moment(run.vs, eps), betas, lr, weight_decay)
     # q^t x0 is computed by repeated multiplication on one side and by q**t on the other: allow
     # that round-off (absolute, relative to |x0|) besides the relative slack of the bound
     assert np.all(lhs <= rhs * (1 + 1e-10) + 1e-12 * np.abs(x0))
@@ -273,7 +273,7 @@ def test_lemma_4_3_equal_betas_keep_iterates_in_the_box(beta):
     weight_decay, lr = 2.0, 1e-3
     grads = rng.standard_cauchy((3000, 8)) * 10.0 ** rng.uniform(-4, 4, 8)
     x0 = rng.uniform(-1, 1, 8) / weight_decay
-    run = run_adamw(bounds.gradient_stream(grads), x0, np.full(3000, lr), betas=(beta, beta),
+    run = run_adamw(bounds.replay_gradients(grads), x0, np.full(3000, lr), betas=(beta, beta),
                     weight_decay=weight_decay)
     assert weight_decay * np.max(np.abs(run.xs)) <= 1.0
 

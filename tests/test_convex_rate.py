@@ -22,8 +22,8 @@ def _problem(kind, rng):
 
 
 def _feasible_point(rng, name, radius, dim):
-    u = rng.normal(size=dim)
-    return rng.uniform(0, 1) * radius * u / norms.get_norm(name).value(u)
+    u = norms.get_norm(name).random_point(rng, dim, radius)
+    return rng.uniform(0, 1) * u
 
 
 @settings(max_examples=40, deadline=None)
@@ -49,11 +49,10 @@ def test_theorem_3_5_rate(seed, name, kind, lam, start_scale):
     rng = np.random.default_rng(seed)
     problem = _problem(kind, rng)
     norm, steps = norms.get_norm(name), 300
-    u = rng.normal(size=problem.dim)
-    x0 = start_scale / lam * u / norm.value(u)
+    x0 = norm.random_point(rng, problem.dim, start_scale / lam)
     star = reference.constrained_minimum(problem, 1 / lam, name)
-    traj = steepest.run_nsd_wd(problem.grad, x0, steepest.frank_wolfe_schedule(lam), steps, lam,
-                               name, loss_fn=problem.loss)
+    traj = steepest.run_nsd_wd(problem.grad, x0, steepest.frank_wolfe_lrs(lam, steps),
+                               weight_decay=lam, norm=name, loss_fn=problem.loss)
     t = np.arange(1, steps + 1)
     D = max(2.0, 1.0 + lam * norm.value(x0)) / lam
     gap = traj.losses[1:] - star.lower_bound  # over-estimates L(x_t) - L*: conservative
@@ -85,10 +84,10 @@ def test_lemma_3_3_along_trajectories_and_the_curvature_term_is_needed():
         problem = _problem("quadratic" if trial % 2 == 0 else "logistic", rng)
         for name in ("l1", "l2", "linf"):
             norm, lam = norms.get_norm(name), rng.uniform(0.5, 2.0)
-            u = rng.normal(size=problem.dim)
-            x0 = rng.uniform(0.0, 4.0) / lam * u / norm.value(u)
-            traj = steepest.run_nsd_wd(problem.grad, x0, rng.uniform(0, 1, 40) / lam, 40, lam, name,
-                                       loss_fn=problem.loss)
+            u = norm.random_point(rng, problem.dim)
+            x0 = rng.uniform(0.0, 4.0) / lam * u
+            traj = steepest.run_nsd_wd(problem.grad, x0, rng.uniform(0, 1, 40) / lam,
+                                       weight_decay=lam, norm=name, loss_fn=problem.loss)
             z_loss = reference.constrained_minimum(problem, 1 / lam, name).loss
             sizes = np.array([norm.value(x) for x in traj.xs[:-1]])
             curvature = 0.5 * problem.smoothness(name) * traj.lrs**2 * (1 + lam * sizes) ** 2
@@ -106,7 +105,7 @@ def test_theorem_3_5_constant_is_not_vacuous():
     t = np.arange(1, steps + 1)
     for name in ("l1", "l2", "linf"):
         star = reference.constrained_minimum(problem, 1 / lam, name)
-        traj = steepest.run_nsd_wd(problem.grad, np.zeros(8), steepest.frank_wolfe_schedule(lam), steps,
-                                   lam, name, loss_fn=problem.loss)
+        traj = steepest.run_nsd_wd(problem.grad, np.zeros(8), steepest.frank_wolfe_lrs(lam, steps),
+                                   weight_decay=lam, norm=name, loss_fn=problem.loss)
         ratio = np.max((traj.losses[1:] - star.lower_bound) / (8 * problem.smoothness(name) / (lam**2 * (t + 2))))
         assert 1 / 16 < ratio <= 1.0, (name, ratio)

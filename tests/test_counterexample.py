@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from implicit_bias.adamw import run_adamw
-from implicit_bias.counterexample import (build_counterexample, closed_form_directions,
-                                          ratio_threshold, stationary_ratio)
+from implicit_bias.bounds import stationary_update_size
+from implicit_bias.counterexample import build_counterexample, ratio_threshold
 
 CASES = [(0.99, 0.9, 1.0, 1e-3, 0.995), (0.9, 0.5, 1.0, 1e-2, 0.95), (0.95, 0.9, 2.0, 1e-3, 0.98)]
 
@@ -22,7 +22,7 @@ def test_update_exceeds_one_above_threshold(beta2, frac1, frac_r):
     r = lo + (1 - lo) * frac_r
     if not r < 1.0 or r == lo:
         return
-    assert stationary_ratio(r, beta1, beta2) > 1.0
+    assert stationary_update_size(r, (beta1, beta2)) > 1.0
 
 
 @settings(max_examples=80, deadline=None)
@@ -34,14 +34,17 @@ def test_update_at_most_one_when_beta1_le_beta2(beta1, frac2, frac_r):
     r = lo + (1 - lo) * frac_r
     if not lo < r < 1.0:
         return
-    assert stationary_ratio(r, beta1, beta2) <= 1.0 + 1e-12
+    assert stationary_update_size(r, (beta1, beta2)) <= 1.0 + 1e-12
 
 
 @pytest.mark.parametrize("beta1, beta2, lam, eta, r", CASES)
 def test_construction_b(beta1, beta2, lam, eta, r):
     steps = int(math.ceil(20 / (lam * eta)))
     ex = build_counterexample(beta1, beta2, lam, eta, r, steps)
-    closed = closed_form_directions(steps, r, beta1, beta2)
+    # Delta_t = -D(r) (1 - (beta1/r)^t) / sqrt(1 - (beta2/r^2)^t): two geometric sums, from m0 = v0 = 0
+    t = np.arange(1, steps + 1)
+    closed = (-stationary_update_size(r, (beta1, beta2)) * (1.0 - (beta1 / r) ** t)
+              / np.sqrt(1.0 - (beta2 / r**2) ** t))
     assert np.max(np.abs(ex.deltas - closed) / np.abs(closed)) < 1e-12
     assert np.all(np.diff(ex.xs) > 0)                            # x_t strictly increasing
     assert np.all(np.diff(np.abs(ex.deltas)) >= -1e-15)          # |Delta_t| non-decreasing
@@ -49,7 +52,8 @@ def test_construction_b(beta1, beta2, lam, eta, r):
     assert lam * ex.limit > 1.0 and ex.xs[-1] < ex.limit
     assert lam * ex.xs[-1] > 1.0                                 # already outside the box
     # AdamW (zero moments, constant lr, eps = 0) on the plateau loss reproduces the run exactly
-    run = run_adamw(ex.loss.grad, np.zeros(1), np.full(steps, eta), (beta1, beta2), 0.0, lam)
+    run = run_adamw(ex.loss.grad, np.zeros(1), np.full(steps, eta), betas=(beta1, beta2), eps=0.0,
+                    weight_decay=lam)
     assert np.array_equal(run.grads[:, 0], ex.grads)
     assert np.array_equal(run.xs[:, 0], ex.xs)
 
@@ -57,7 +61,8 @@ def test_construction_b(beta1, beta2, lam, eta, r):
 def test_reproduction_is_robust_to_a_perturbed_start():
     ex = build_counterexample(0.9, 0.5, 1.0, 1e-2, 0.95, 2000)
     x0 = 0.2 * ex.half_widths[0]
-    run = run_adamw(ex.loss.grad, np.array([x0]), np.full(2000, 1e-2), (0.9, 0.5), 0.0, 1.0)
+    run = run_adamw(ex.loss.grad, np.array([x0]), np.full(2000, 1e-2), betas=(0.9, 0.5), eps=0.0,
+                    weight_decay=1.0)
     assert np.array_equal(run.grads[:, 0], ex.grads)
 
 

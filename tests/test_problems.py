@@ -1,4 +1,5 @@
-"""Tests of implicit_bias.problems: losses, gradients, smoothness constants, the Figure 3 runner."""
+"""Tests of implicit_bias.problems (losses, gradients, smoothness constants) and of the Section 5.2
+runner ``steepest.loss_curves`` that uses them."""
 
 import itertools
 
@@ -15,7 +16,7 @@ def _random_problems(seed):
     rng = np.random.default_rng(seed)
     return [problems.ConvexQuadratic.random(5, rng, center_scale=2.0),
             problems.LogisticRegression.random(30, 5, rng),
-            problems.eq3_problem(5, 2, rng)]
+            problems.box_target_quadratic(5, 2, rng)]
 
 
 @pytest.mark.parametrize("index", range(3))
@@ -80,14 +81,14 @@ def test_eq3_linf_smoothness_is_the_trace_by_brute_force(d):
     assert problem.smoothness("linf") < np.pi**2 / 6
 
 
-def test_eq3_problem_target():
-    p = problems.eq3_problem(50, 10, np.random.default_rng(0))
+def test_box_target_quadratic_target():
+    p = problems.box_target_quadratic(50, 10, np.random.default_rng(0))
     assert np.all(p.target[:10] == 1.0) and np.max(np.abs(p.target)) == 1.0
     assert p.loss(p.target) == 0.0
     with pytest.raises(ValueError, match="n_fixed"):
-        problems.eq3_problem(5, 6, np.random.default_rng(0))
+        problems.box_target_quadratic(5, 6, np.random.default_rng(0))
     with pytest.raises(ValueError, match="dim"):
-        problems.eq3_problem(0, 0, np.random.default_rng(0))
+        problems.box_target_quadratic(0, 0, np.random.default_rng(0))
 
 
 def test_invalid_inputs():
@@ -103,22 +104,24 @@ def test_invalid_inputs():
         problems.ConvexQuadratic.random(2, np.random.default_rng(0), condition=0.5)
 
 
-def test_figure3_runs_match_the_package_steps():
-    """The fast closed-form loop gives the iterates of steepest.run_nsd_wd / run_steepest_descent."""
+def test_loss_curves_match_the_package_runners():
+    """steepest.loss_curves gives the losses of steepest.run_nsd_wd / run_steepest_descent."""
     rng = np.random.default_rng(5)
-    p = problems.eq3_problem(20, 10, rng)
+    p = problems.box_target_quadratic(20, 10, rng)
     x0, T = rng.uniform(-1, 1, 20), 30  # short: FW on a sphere amplifies round-off over long runs
-    curves = problems.figure3_runs(p, x0, T)
+    curves = steepest.loss_curves(p, x0, T)
     for name, size in (("l2", np.linalg.norm(p.target)), ("linf", np.abs(p.target).max())):
         lam = 1 / size
-        sched = steepest.frank_wolfe_schedule(lam)
+        lrs = steepest.frank_wolfe_lrs(lam, T)
         ref = {
-            f"sd-{name}": steepest.run_steepest_descent(p.grad, x0, steepest.constant_schedule(
-                1 / p.smoothness(name)), T, name, loss_fn=p.loss).losses,
-            f"nsd-{name}": steepest.run_nsd_wd(p.grad, x0, sched, T, 0.0, name, loss_fn=p.loss).losses,
-            f"nsd-wd-{name}": steepest.run_nsd_wd(p.grad, x0, sched, T, lam, name, loss_fn=p.loss).losses,
+            f"sd-{name}": steepest.run_steepest_descent(p.grad, x0, np.full(T, 1 / p.smoothness(name)),
+                                                        norm=name, loss_fn=p.loss).losses,
+            f"nsd-{name}": steepest.run_nsd_wd(p.grad, x0, lrs, weight_decay=0.0, norm=name,
+                                               loss_fn=p.loss).losses,
+            f"nsd-wd-{name}": steepest.run_nsd_wd(p.grad, x0, lrs, weight_decay=lam, norm=name,
+                                                  loss_fn=p.loss).losses,
         }
         for method, losses in ref.items():
             assert np.allclose(curves[method], losses, rtol=1e-11, atol=1e-15), method
     with pytest.raises(ValueError, match="method"):
-        problems.figure3_runs(p, x0, 5, methods=("adam",))
+        steepest.loss_curves(p, x0, 5, methods=("adam",))

@@ -1,6 +1,10 @@
-"""PTB trainer: exact full-batch step, resume-after-kill identity, NaN stop, CLI validation, DDP."""
+"""PTB trainer: exact full-batch step, resume-after-kill identity, divergence guard, DDP.
+
+The command line is tested in test_ptb_cli.py, the on-disk format in test_ptb_results.py.
+"""
 
 import copy
+import math
 import os
 from pathlib import Path
 
@@ -9,12 +13,13 @@ import torch
 from torch.nn import functional as F
 
 from implicit_bias.optim import AdamL2, AdamW
+from implicit_bias.ptb import results
 from implicit_bias.ptb import trainer as trainer_mod
-from implicit_bias.ptb.__main__ import main
-from implicit_bias.ptb.configs import get_config
+from implicit_bias.ptb.configs import TrainConfig, get_config
 from implicit_bias.ptb.data import load_corpus
-from implicit_bias.ptb.model import TransformerLM, linear_cross_entropy
-from implicit_bias.ptb.trainer import NonFiniteLossError, TrainConfig, Trainer, read_metrics
+from implicit_bias.ptb.model import linear_cross_entropy
+from implicit_bias.ptb.results import read_metrics
+from implicit_bias.ptb.trainer import DivergedError, RunFolderExists, RunInterrupted, Trainer
 
 PTB_DIR = os.environ.get("PTB_DIR")
 pytestmark = pytest.mark.skipif(
@@ -89,7 +94,7 @@ def test_resume_after_kill_gives_identical_metrics(corpus, tmp_path, monkeypatch
         return original(self, step)
 
     monkeypatch.setattr(Trainer, "compute_gradient", killed_at_step_5)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted, match="checkpoint.pt holds step 4"):
         Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path / "killed")
     monkeypatch.setattr(Trainer, "compute_gradient", original)
     state = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)
@@ -98,45 +103,83 @@ def test_resume_after_kill_gives_identical_metrics(corpus, tmp_path, monkeypatch
     assert _metrics_text(tmp_path / "killed") == _metrics_text(tmp_path / "straight")
 
 
-def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(corpus, tmp_path, monkeypatch):
+def test_nan_loss_stops_with_clear_error_and_keeps_everything(corpus, tmp_path, monkeypatch):
     original = Trainer.compute_gradient
     monkeypatch.setattr(Trainer, "compute_gradient",
                         lambda self, step: float("nan") if step == 5 else original(self, step))
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 5.*checkpoint"):
+    with pytest.raises(DivergedError, match=r"diverged at step 5: the training loss at x_4 is nan"
+                                            r".*steps 0\.\.4; .*checkpoint\.pt holds step 4"):
         Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
-    assert read_metrics(tmp_path / "metrics.csv")["step"][-1] == 4
+    run = results.Run(tmp_path)  # readable, consistent, marked
+    assert run.status == "diverged" and run.info["divergence"]["step"] == 5
+    assert run.summary["steps_done"] == 4 and list(run.metrics["step"]) == [0, 1, 2, 3, 4]
 
 
-def test_huge_learning_rate_reports_nonfinite_loss_through_cli(tmp_path, monkeypatch, capsys):
+def test_nonfinite_parameters_stop_before_the_row_is_kept(corpus, tmp_path, monkeypatch):
     original = Trainer.compute_gradient
-    monkeypatch.setattr(Trainer, "compute_gradient",
-                        lambda self, step: float("inf") if step == 2 else original(self, step))
-    monkeypatch.setattr(trainer_mod, "load_corpus",
-                        lambda *a, **k: load_corpus(train_tokens=400, valid_tokens=200))
-    code = main(["run", "--config", "cpu", "--optimizer", "adamw", "--beta1", "0.9", "--beta2",
-                 "0.9", "--weight-decay", "1", "--steps", "3", "--out", str(tmp_path),
-                 "--no-progress"])
-    assert code == 1 and "loss is inf at step 2" in capsys.readouterr().err
+
+    def poisoned(self, step):
+        loss = original(self, step)
+        if step == 3:
+            self.params[0].grad[0] = math.inf  # Adam's m/sqrt(v) = inf/inf = nan
+        return loss
+
+    monkeypatch.setattr(Trainer, "compute_gradient", poisoned)
+    with pytest.raises(DivergedError, match="parameters are not finite after step 3") as info:
+        Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path)
+    assert info.value.checkpoint_step == 2
+    run = results.Run(tmp_path)
+    assert run.status == "diverged" and run.summary["steps_done"] == 2
+    assert all(math.isfinite(v) for v in run.metrics["linf"])
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--beta1", "1.0"], "beta1=1 is outside [0, 1)"),
-    (["--beta2", "-0.1"], "beta2=-0.1 is outside [0, 1)"),
-    (["--weight-decay", "-1"], "weight-decay=-1 must be finite and >= 0"),
-    (["--lr", "-0.001"], "lr=-0.001 must be finite and >= 0"),
-    (["--config", "huge"], "invalid choice: 'huge'"),
-])
-def test_cli_rejects_bad_values_before_any_work(argv, message, capsys, tmp_path):
-    base = {"--config": "cpu", "--optimizer": "adamw", "--beta1": "0.9", "--beta2": "0.9",
-            "--weight-decay": "1", "--out": str(tmp_path / "never")}
-    base.update(dict(zip(argv[::2], argv[1::2])))
-    with pytest.raises(SystemExit) as exit_info:
-        main(["run"] + [t for kv in base.items() for t in kv])
-    assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "never").exists()
+def test_validation_overflow_is_a_divergence_not_a_crash(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_mod.FullBatchGradient, "validation_perplexity",
+                        lambda self: math.inf)
+    with pytest.raises(DivergedError, match="validation perplexity at x_2 is inf") as info:
+        Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path)
+    assert info.value.checkpoint_step is None  # the first checkpoint (step 2) was not written
+    assert "no checkpoint was written" in str(info.value)
+    assert results.Run(tmp_path).summary["steps_done"] == 1
+
+
+def test_validation_perplexity_overflow_returns_inf(corpus):
+    trainer = Trainer(TINY, corpus=corpus, show_progress=False)
+    with torch.no_grad():
+        trainer.model.decoder.bias[:] = 0.0
+        trainer.model.decoder.bias[0] = 1e4  # every prediction certain of word 0: CE ~ 1e4
+    assert trainer.validation_perplexity() == math.inf
+
+
+def test_a_run_folder_is_not_overwritten(corpus, tmp_path):
+    config = TrainConfig(**{**TINY.__dict__, "steps": 2})
+    Trainer(config, corpus=corpus, show_progress=False).run(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(RunFolderExists, match="already holds a run"):
+        Trainer(config, corpus=corpus, show_progress=False).run(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    # resume of a complete run: nothing changes, not even the timing
+    Trainer(config, corpus=corpus, show_progress=False).run(tmp_path, resume=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_extending_a_finished_run_equals_the_longer_run(corpus, tmp_path):
+    """A 3-step run resumed to 6 steps (what sweep does after sweep --steps 3) = a 6-step run."""
+    Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path / "straight")
+    short = TrainConfig(**{**TINY.__dict__, "steps": 3})
+    Trainer(short, corpus=corpus, show_progress=False).run(tmp_path / "extended")
+    Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path / "extended", resume=True)
+    assert _metrics_text(tmp_path / "extended") == _metrics_text(tmp_path / "straight")
+    timing = results.read_run_json(tmp_path / "extended")["timing"]
+    assert timing["sessions"] == 2 and timing["resumed"]
+
+
+def test_lr_times_weight_decay_above_one_is_rejected():
+    with pytest.raises(ValueError, match=r"lr \* weight_decay = 2 \* 1 = 2 is invalid.*flips"):
+        TrainConfig(lr=2.0, weight_decay=1.0).validate()
+    TrainConfig(optimizer="adam-l2", lr=2.0, weight_decay=1.0).validate()  # no decay factor there
 
 
 def test_config_validation_names_the_parameter():

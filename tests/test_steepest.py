@@ -13,8 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from implicit_bias.norms import get_norm
 from implicit_bias.steepest import (
-    constant_schedule,
-    frank_wolfe_schedule,
+    frank_wolfe_lrs,
     frank_wolfe_step,
     nsd_wd_step,
     run_frank_wolfe,
@@ -71,6 +70,9 @@ def test_invalid_nsd_wd_and_steepest_descent_inputs(kwargs, name):
         nsd_wd_step(X, G, norm="linf", **kwargs)
     with pytest.raises(ValueError, match=name):
         steepest_descent_step(X, G, norm="linf", **kwargs)
+    with pytest.raises(ValueError, match=name):
+        run_nsd_wd(quadratic_grad(np.zeros(2)), X, [kwargs["lr"]], norm="linf",
+                   weight_decay=kwargs["weight_decay"])
 
 
 @pytest.mark.parametrize("step_size", [-0.01, 1.01, math.nan, math.inf])
@@ -87,13 +89,15 @@ def test_invalid_frank_wolfe_radius(radius):
 
 def test_invalid_schedules_and_steps():
     with pytest.raises(ValueError, match="weight_decay"):
-        frank_wolfe_schedule(0.0)
-    with pytest.raises(ValueError, match="lr"):
-        constant_schedule(-1.0)
+        frank_wolfe_lrs(0.0, 5)
     with pytest.raises(ValueError, match="steps"):
-        run_nsd_wd(quadratic_grad(np.zeros(2)), X, [0.1], -1, 1.0, "l2")
-    with pytest.raises(ValueError, match="schedule"):
-        run_nsd_wd(quadratic_grad(np.zeros(2)), X, [0.1, 0.1], 3, 1.0, "l2")
+        frank_wolfe_lrs(1.0, -1)
+    with pytest.raises(ValueError, match="lrs"):
+        run_nsd_wd(quadratic_grad(np.zeros(2)), X, [0.1, -0.1], weight_decay=1.0, norm="l2")
+    with pytest.raises(ValueError, match="lrs"):
+        run_nsd_wd(quadratic_grad(np.zeros(2)), X, [[0.1, 0.1]], weight_decay=1.0, norm="l2")
+    with pytest.raises(ValueError, match="step_sizes"):
+        run_frank_wolfe(quadratic_grad(np.zeros(2)), X, [math.nan], radius=1.0, norm="l2")
 
 
 def test_boundary_values_are_allowed():
@@ -113,7 +117,7 @@ def test_nsd_wd_step_linf_is_signgd_with_decay():
 
 def test_steepest_descent_l2_is_gradient_descent():
     x, g = np.array([1.0, -2.0, 0.5]), np.array([3.0, -0.5, 0.25])
-    np.testing.assert_allclose(steepest_descent_step(x, g, 0.1, "l2", 0.5), 0.95 * x - 0.1 * g,
+    np.testing.assert_allclose(steepest_descent_step(x, g, 0.1, 0.5, "l2"), 0.95 * x - 0.1 * g,
                                rtol=REL_TOL)
 
 
@@ -126,7 +130,7 @@ def test_eq2_step_is_dual_norm_times_nsd_step(p, seed, lr):
     g[rng.random(6) < 0.3] = 0.0
     norm = get_norm(p)
     nsd_move = x - nsd_wd_step(x, g, lr, 0.0, norm)
-    sd_move = x - steepest_descent_step(x, g, lr, norm)
+    sd_move = x - steepest_descent_step(x, g, lr, 0.0, norm)
     np.testing.assert_allclose(sd_move, norm.dual(g) * nsd_move, rtol=REL_TOL, atol=1e-15)
 
 
@@ -137,7 +141,7 @@ def test_eq2_direction_minimises_linear_plus_half_squared_norm(p, seed):
     rng = np.random.default_rng(seed)
     norm = get_norm(p)
     g = rng.standard_normal(5) * rng.exponential()
-    d_star = steepest_descent_step(np.zeros(5), g, 1.0, norm)
+    d_star = steepest_descent_step(np.zeros(5), g, 1.0, 0.0, norm)
     value = g @ d_star + 0.5 * norm.value(d_star) ** 2
     scale = norm.dual(g) ** 2
     assert abs(value + 0.5 * scale) <= REL_TOL * scale
@@ -198,30 +202,29 @@ def test_frank_wolfe_equals_nsd_wd(p, seed, weight_decay, start_scale, convex):
     rng = np.random.default_rng(seed)
     norm = get_norm(p)
     grad = quadratic_grad(3.0 * rng.standard_normal(4)) if convex else nonconvex_grad
-    x0 = rng.standard_normal(4)
-    x0 *= start_scale / (weight_decay * norm.value(x0))
+    x0 = norm.random_point(rng, 4, start_scale / weight_decay)
     lrs = rng.random(40) / weight_decay
     scale = max(1.0 / weight_decay, norm.value(x0))
-    nsd = run_nsd_wd(grad, x0, lrs, 40, weight_decay, norm)
+    nsd = run_nsd_wd(grad, x0, lrs, weight_decay=weight_decay, norm=norm)
     for x, x_next, lr in zip(nsd.xs, nsd.xs[1:], lrs):
         fw_next = frank_wolfe_step(x, grad(x), weight_decay * lr, 1.0 / weight_decay, norm)
         assert np.max(np.abs(fw_next - x_next)) <= 10 * REL_TOL * scale  # one step of round-off
     if convex:
-        fw = run_frank_wolfe(grad, x0, weight_decay * lrs, 40, 1.0 / weight_decay, norm)
+        fw = run_frank_wolfe(grad, x0, weight_decay * lrs, radius=1.0 / weight_decay, norm=norm)
         assert np.max(np.abs(nsd.xs - fw.xs)) <= 1e3 * REL_TOL * scale  # 40 steps of round-off
 
 
-def test_frank_wolfe_schedule_matches_theorem_3_5():
-    lr = frank_wolfe_schedule(2.0)
-    assert lr(1) == 0.5 and lr(3) == 0.25  # eta_t = 2 / (lam (t + 1)), gamma_1 = 1
+def test_frank_wolfe_lrs_match_theorem_3_5():
+    lrs = frank_wolfe_lrs(2.0, 3)
+    assert lrs[0] == 0.5 and lrs[2] == 0.25  # eta_t = 2 / (lam (t + 1)), gamma_1 = 1
 
 
 # ----- runners ----------------------------------------------------------------------------
 
 def test_runner_records_every_iterate_and_loss():
     center = np.array([2.0, -1.0])
-    traj = run_steepest_descent(quadratic_grad(center), np.zeros(2), constant_schedule(0.5), 30,
-                                "l2", loss_fn=lambda x: 0.5 * np.sum((x - center) ** 2))
+    traj = run_steepest_descent(quadratic_grad(center), np.zeros(2), np.full(30, 0.5), norm="l2",
+                                loss_fn=lambda x: 0.5 * np.sum((x - center) ** 2))
     assert traj.xs.shape == (31, 2) and traj.losses.shape == (31,) and traj.lrs.shape == (30,)
     np.testing.assert_allclose(traj.final, center, atol=1e-8)  # GD with lr 0.5 on a unit quadratic
     assert np.all(np.diff(traj.losses) <= 0)

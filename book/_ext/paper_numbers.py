@@ -8,8 +8,18 @@ Convention (see README, "Writing a chapter"): a result of the paper is written
     ```
 
 and renders as "Lemma 3.1 (Iterates enter, or stay in, the ball)"; ``{prf:ref}`lem-3-1``` renders
-as "Lemma 3.1".  A block without a leading number keeps sphinx-proof's "Lemma (title)".
-sphinx-proof itself only offers per-chapter counters, which cannot match the paper's numbering.
+as "Lemma 3.1". Appendix numbers work the same way ("A.1", "B.3").
+
+One numbering scheme, so that a reader never meets two different "Lemma 4.1"s: only the paper's
+results carry numbers, and they carry the paper's. The book's own results (definitions, remarks,
+corollaries the paper does not state) are *named*, not numbered: every block is made
+unnumbered (``:nonumber:`` is implied), it renders as "Remark (Bias correction)", and a reference
+to it reads the same. sphinx-proof itself only offers per-chapter counters, which would give the
+book's blocks numbers that collide with the paper's.
+
+Equations follow the same rule: a labelled equation ``(eq-5)`` whose label is ``eq-<number>`` is
+the paper's equation of that number and is shown and cited as "(5)"; the book's own labelled
+equations keep Sphinx's chapter numbers ("(7.3)"), which cannot be mistaken for the paper's.
 """
 
 from __future__ import annotations
@@ -17,10 +27,14 @@ from __future__ import annotations
 import re
 
 from docutils import nodes
+from sphinx_proof import directive as proof_directive
 from sphinx_proof import domain as proof_domain
 from sphinx_proof import nodes as proof_nodes
 
-_NUMBER = re.compile(r"^\s*\(?\s*([A-Z]?\d+(?:\.\d+)*[a-z]?)\s+(.*?)\)?\s*$", re.S)
+# A paper number: "3.1", "1", "4.2a", or an appendix number "A.1", "B.3".
+_NUMBER_PATTERN = r"(?:[A-Z]\.)?\d+(?:\.\d+)*[a-z]?"
+_NUMBER = re.compile(rf"^\s*\(?\s*({_NUMBER_PATTERN})\s+(.*?)\)?\s*$", re.S)
+_PAPER_EQUATION = re.compile(r"^eq-(\d+)$")
 
 
 def _paper_number(title: str):
@@ -37,7 +51,7 @@ def _depart_unenumerable_node(self, node):
     caption = proof_nodes._(realtyp.title())
     # The title text follows as "(3.1 Title)"; move the number into the caption.
     for j in range(idx, min(idx + 6, len(self.body))):
-        m = re.match(r"^\s*\((\d+(?:\.\d+)*[a-z]?)\s+", self.body[j])
+        m = re.match(rf"^\s*\(({_NUMBER_PATTERN})\s+", self.body[j])
         if m:
             caption = f"{caption} {m.group(1)}"
             self.body[j] = " (" + self.body[j][m.end():]
@@ -57,10 +71,33 @@ def _resolve_xref(self, env, fromdocname, builder, typ, target, node, contnode):
     text = ref.astext().strip()
     if text != proof_domain.translate(entry["realtype"].title()):
         return ref  # an explicit link text was given: keep it
-    number, _ = _paper_number(entry.get("title", "") or "")
+    number, title = _paper_number(entry.get("title", "") or "")
     if number:
         ref.children = [nodes.Text(f"{text} {number}")]
+    elif title:
+        ref.children = [nodes.Text(f"{text} ({title})")]
     return ref
+
+
+_original_run = proof_directive.ElementDirective.run
+
+
+def _run_unnumbered(self):
+    """Every block is unnumbered: paper numbers come from the title, book blocks are named."""
+    self.options.setdefault("nonumber", None)
+    return _original_run(self)
+
+
+def _paper_equation_numbers(app, env):
+    """Show the paper's equations ``eq-<n>`` as "(n)" in the page and in every reference."""
+    for docname, fignumbers in env.toc_fignumbers.items():
+        numbers = fignumbers.get("displaymath", {})
+        for node_id in list(numbers):
+            label = node_id[len("equation-"):] if node_id.startswith("equation-") else node_id
+            m = _PAPER_EQUATION.match(label)
+            if m:
+                numbers[node_id] = (int(m.group(1)),)
+    return []
 
 
 def _record_titles(app, doctree):
@@ -81,5 +118,8 @@ def setup(app):
                  html=(proof_nodes.visit_unenumerable_node, _depart_unenumerable_node),
                  latex=(proof_nodes.visit_unenumerable_node, proof_nodes.depart_unenumerable_node))
     proof_domain.ProofDomain.resolve_xref = _resolve_xref
+    proof_directive.ElementDirective.run = _run_unnumbered
+    # After Sphinx assigns figure/equation numbers (its own env-get-updated handler, priority 500).
+    app.connect("env-get-updated", _paper_equation_numbers, priority=900)
     app.connect("doctree-read", _record_titles)
     return {"parallel_read_safe": False, "parallel_write_safe": True}

@@ -3,13 +3,16 @@ Constrained Optimization" (Xie & Li, ICML 2024), as a reusable package.
 
 Modules (imported on demand, so ``import implicit_bias`` stays light):
 
+* :mod:`implicit_bias.validation` -- the argument checks every public function uses
 * :mod:`implicit_bias.norms`      -- l_p norms, dual norms, steepest directions, LMOs (Section 2)
-* :mod:`implicit_bias.steepest`   -- NSD-WD (Eq. 1), Eq. 2, Frank--Wolfe (Algorithm 2), runners
+* :mod:`implicit_bias.history`    -- ``History``, the one result type of every runner
+* :mod:`implicit_bias.steepest`   -- NSD-WD (Eq. 1), Eq. 2, Frank--Wolfe (Algorithm 2), runners,
+  the six methods of Section 5.2
 * :mod:`implicit_bias.problems`   -- convex test problems with smoothness per norm, Eq. 3
 * :mod:`implicit_bias.reference`  -- cvxpy constrained minimum with a certified lower bound
 * :mod:`implicit_bias.kkt`        -- KKT residual (Lemma 3.8), Frank--Wolfe gap, l_inf diagnostic
 * :mod:`implicit_bias.nonconvex`  -- non-convex test losses (Rosenbrock, two-layer network)
-* :mod:`implicit_bias.adamw`      -- AdamW / Adam-l2 in NumPy float64 with the whole history
+* :mod:`implicit_bias.adamw`      -- the float64 reference AdamW / Adam-l2 in NumPy (whole history)
 * :mod:`implicit_bias.counterexample` -- Appendix B.3: beta1 > beta2 breaks Theorem 1.1
 * :mod:`implicit_bias.bounds`     -- Lemma 4.2 and Lemma 4.3 (how large Adam's updates can be)
 * :mod:`implicit_bias.optim`      -- PyTorch AdamW (Algorithm 1), AdamL2, NormalizedSteepestDescent
@@ -24,7 +27,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "norms", "steepest", "optim", "report", "plotting", "problems", "reference", "kkt",
-    "bounds", "adamw", "ptb", "nonconvex", "counterexample",
+    "bounds", "adamw", "ptb", "nonconvex", "counterexample", "validation", "history",
 }
 
 

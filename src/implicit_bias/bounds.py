@@ -21,8 +21,12 @@ moment :math:`\tilde v_t=(\sqrt{v_t}+\epsilon)^2` qualifies too (Remark 4.2.C) a
 * (4) :math:`|\sum_ta_t\Delta_t|\le\sqrt{A_T}\sqrt{A_T+\kappa(\sum_t|a_t|\beta_1^{t-1}
   +(1-\beta_1)\sum_sc_s\ln v_s)}` (:func:`log_bound`), with the coefficients :math:`c_s` of
   :func:`log_coefficients`;
-* Corollary 4.2′ (i)–(iii): :func:`log_range_bound`, :func:`nonincreasing_weights_bound`,
-  :func:`constant_weights_bound`.
+* Corollary 4.2′ (i)–(iii): :func:`log_range_bound`, :func:`nonincreasing_weights_bound`
+  (its excess term :func:`nonincreasing_weights_excess`, with the memory term
+  :func:`memory_term`), :func:`constant_weights_bound`.
+
+**Geometric gradients**: :func:`stationary_update_size`, the update :math:`D(r)` of gradients
+:math:`g_t\propto r^t` (also the limit of the Appendix B.3 counter-example).
 
 **Lemma 4.3**: for AdamW with constant :math:`\eta`, :math:`q=1-\lambda\eta`,
 :math:`|x_{t,i}-q^tx_{0,i}|\le\frac1\lambda\sqrt{(1-q^t)[1-q^t+\kappa\lambda\eta(S_t+\Pi_t\ln
@@ -38,25 +42,23 @@ from typing import Callable
 
 import numpy as np
 
+from . import validation
+from ._compat import deprecated_names
 from .adamw import adam_moments
 
 __all__ = [
     "RatioSequence", "adam_ratio_sequence", "ratio_sequence", "kappa", "pointwise_bound",
-    "averaged_bound", "log_coefficients", "log_bound", "log_range_bound",
-    "nonincreasing_weights_bound", "constant_weights_bound", "naive_bound", "eps_log_range",
-    "eps_averaged_bound", "stationary_ratio", "growth_constant", "iterate_bound",
-    "asymptotic_iterate_bound", "gradient_stream", "weighted_sum",
+    "averaged_bound", "log_coefficients", "log_bound", "log_range_bound", "memory_term",
+    "folded_moment", "nonincreasing_weights_excess", "nonincreasing_weights_bound", "constant_weights_bound",
+    "naive_bound", "eps_log_range", "eps_averaged_bound", "stationary_update_size",
+    "growth_constant", "iterate_bound", "iterate_bound_from_log_range",
+    "asymptotic_iterate_bound", "replay_gradients", "weighted_sum",
 ]
 
 
 # ----------------------------------------------------------------------------- hyper-parameters
 def _check_betas(betas) -> tuple[float, float]:
-    beta1, beta2 = (float(b) for b in betas)
-    if not 0.0 <= beta2 < 1.0:
-        raise ValueError(f"beta2 must lie in [0, 1), got beta2={beta2!r}")
-    if not 0.0 <= beta1 <= beta2:
-        raise ValueError(f"Lemma 4.2 needs 0 <= beta1 <= beta2, got beta1={beta1!r}, beta2={beta2!r}")
-    return beta1, beta2
+    return validation.betas(betas, ordered=True)
 
 
 def kappa(betas) -> float:
@@ -113,9 +115,10 @@ def adam_ratio_sequence(grads, betas, eps: float = 0.0, m0=0.0, v0=0.0) -> Ratio
     [1.0, 1.0]
     """
     beta1, beta2 = _check_betas(betas)
-    grads = np.asarray(grads, dtype=float)
+    eps = validation.nonneg_finite("eps", eps)
+    grads = validation.finite_array("grads", grads, min_ndim=1)
     m, v, _ = adam_moments(grads, (beta1, beta2), 0.0, m0, v0)
-    v0 = np.broadcast_to(np.asarray(v0, dtype=float), grads.shape[1:])
+    v0 = np.broadcast_to(validation.finite_array("v0", v0, nonneg=True), grads.shape[1:])
     if np.any(np.abs(np.asarray(m0, dtype=float)) > np.sqrt(v0) * (1 + 1e-12)):
         raise ValueError("Lemma 4.2 needs |m0| <= sqrt(v0)")
     root = np.sqrt(v)
@@ -125,12 +128,23 @@ def adam_ratio_sequence(grads, betas, eps: float = 0.0, m0=0.0, v0=0.0) -> Ratio
     den = root + beta2 * np.sqrt(v_prev)
     root_increment = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     increments = sq_increment + 2.0 * eps * root_increment + (1.0 - beta2) * eps ** 2
-    v_tilde = (root + eps) ** 2
+    v_tilde = folded_moment(v, eps)
     if np.any(v_tilde <= 0):
         raise ValueError("Lemma 4.2 needs v_t > 0 for t >= 1: the gradient sequence starts with "
                          "zeros and eps = 0; start it at the first non-zero gradient")
-    return RatioSequence(betas=(beta1, beta2), v0=(np.sqrt(v0) + eps) ** 2, v=v_tilde,
+    return RatioSequence(betas=(beta1, beta2), v0=folded_moment(v0, eps), v=v_tilde,
                          increments=increments, delta=m / np.sqrt(v_tilde))
+
+
+def folded_moment(v, eps: float) -> np.ndarray:
+    r"""Remark 4.2.C: :math:`\tilde v=(\sqrt v+\epsilon)^2`, the second moment with :math:`\epsilon`
+    folded in, so that :math:`m/\sqrt{\tilde v}` is Adam's update :math:`m/(\sqrt v+\epsilon)`.
+
+    >>> float(folded_moment(4.0, 1.0))
+    9.0
+    """
+    v = validation.finite_array("v", v, nonneg=True)
+    return (np.sqrt(v) + validation.nonneg_finite("eps", eps)) ** 2
 
 
 def ratio_sequence(grads, v, betas, m0=0.0, v0=0.0, rtol: float = 1e-12) -> RatioSequence:
@@ -142,9 +156,10 @@ def ratio_sequence(grads, v, betas, m0=0.0, v0=0.0, rtol: float = 1e-12) -> Rati
     :func:`adam_ratio_sequence` when :math:`v` is Adam's own moment.
     """
     beta1, beta2 = _check_betas(betas)
-    grads = np.asarray(grads, dtype=float)
-    v = np.asarray(v, dtype=float)
-    v0 = np.broadcast_to(np.asarray(v0, dtype=float), grads.shape[1:])
+    grads = validation.finite_array("grads", grads, min_ndim=1)
+    v = validation.finite_array("v", v)
+    validation.same_shape(grads=grads, v=v)
+    v0 = np.broadcast_to(validation.finite_array("v0", v0), grads.shape[1:])
     if np.any(v <= 0) or np.any(v0 < 0):
         raise ValueError("Lemma 4.2 needs v0 >= 0 and v_t > 0 for t >= 1")
     if np.any(np.abs(np.asarray(m0, dtype=float)) > np.sqrt(v0) * (1 + 1e-12)):
@@ -159,17 +174,22 @@ def ratio_sequence(grads, v, betas, m0=0.0, v0=0.0, rtol: float = 1e-12) -> Rati
 
 def _weights(seq: RatioSequence, weights) -> np.ndarray:
     """|a_t| broadcast to the shape of the sequence (``None`` means a_t = 1)."""
-    a = np.ones(seq.steps) if weights is None else np.asarray(weights, dtype=float)
-    if a.shape[0] != seq.steps:
-        raise ValueError(f"weights must have one entry per step ({seq.steps}), got {a.shape[0]}")
-    return np.abs(a).reshape(a.shape + (1,) * (seq.v.ndim - a.ndim))
+    return np.abs(_signed_weights(seq, weights))
+
+
+def _signed_weights(seq: RatioSequence, weights) -> np.ndarray:
+    """a_t, shape (T,) or (T,) + shape, reshaped to broadcast against the sequence."""
+    a = np.ones(seq.steps) if weights is None else validation.finite_array("weights", weights,
+                                                                             min_ndim=1)
+    if a.shape != seq.v.shape[:a.ndim]:
+        raise ValueError(f"weights must have one entry per step, shape {seq.v.shape[:1]} or "
+                         f"{seq.v.shape}, got {a.shape}")
+    return a.reshape(a.shape + (1,) * (seq.v.ndim - a.ndim))
 
 
 def weighted_sum(seq: RatioSequence, weights=None) -> np.ndarray:
     r"""The left-hand side :math:`|\sum_ta_t\Delta_t|` of Lemma 4.2 (per coordinate)."""
-    a = np.ones(seq.steps) if weights is None else np.asarray(weights, dtype=float)
-    a = a.reshape(a.shape + (1,) * (seq.v.ndim - a.ndim))
-    return np.abs(np.sum(a * seq.delta, axis=0))
+    return np.abs(np.sum(_signed_weights(seq, weights) * seq.delta, axis=0))
 
 
 # ----------------------------------------------------------------------------- Lemma 4.2
@@ -202,15 +222,19 @@ def averaged_bound(seq: RatioSequence, weights=None) -> np.ndarray:
 def log_coefficients(weights, beta1: float) -> np.ndarray:
     r"""Corollary 4.2′: the coefficient :math:`c_s` of :math:`\ln v_s` in the double sum of (4),
 
-    .. math::  c_s=|a_s|\frac{1-\beta_1^{s-1}}{1-\beta_1}-\sum_{t=s+1}^T|a_t|\beta_1^{t-s-1},
-               \qquad \sum_s c_s=0 .
+    .. math::
+
+        c_s=|a_s|\frac{1-\beta_1^{s-1}}{1-\beta_1}-\sum_{t=s+1}^T|a_t|\beta_1^{t-s-1},
+
+        \sum_s c_s=0 .
 
     ``weights`` has shape ``(T,)`` or ``(T,) + shape``.
 
     >>> log_coefficients([1.0, 1.0, 1.0], 0.5).tolist()
     [-1.5, 0.0, 1.5]
     """
-    a = np.abs(np.asarray(weights, dtype=float))
+    a = np.abs(validation.finite_array("weights", weights, min_ndim=1))
+    beta1 = validation.unit_interval("beta1", beta1)
     later = np.zeros_like(a)  # later[s-1] = sum_{t>s} |a_t| beta1^{t-s-1}
     for s in range(a.shape[0] - 2, -1, -1):
         later[s] = a[s + 1] + beta1 * later[s + 1]
@@ -225,9 +249,15 @@ def _start_terms(seq: RatioSequence, a: np.ndarray) -> np.ndarray:
     return np.sum(a * powers.reshape((-1,) + (1,) * (a.ndim - 1)), axis=0)
 
 
-def _root(a: np.ndarray, excess: np.ndarray, kap: float) -> np.ndarray:
+def _times_kappa(kap: float, excess) -> np.ndarray:
+    """kappa * excess, with 0 for kappa = 0 (beta1 = beta2), where 0 * inf would be nan."""
+    excess = np.asarray(excess, dtype=float)
+    return np.zeros_like(excess) if kap == 0.0 else kap * excess
+
+
+def _root(a: np.ndarray, excess: np.ndarray) -> np.ndarray:
+    """sqrt(A_T) sqrt(A_T + excess), A_T = sum_t |a_t|: the common form of all the bounds."""
     total = np.sum(a, axis=0)
-    excess = np.zeros_like(excess) if kap == 0.0 else kap * excess  # 0 * inf would be nan
     return np.sqrt(total * np.maximum(total + excess, 0.0))
 
 
@@ -243,7 +273,8 @@ def log_bound(seq: RatioSequence, weights=None) -> np.ndarray:
     log_v = np.log(seq.v)
     c = log_coefficients(np.broadcast_to(a, seq.v.shape), beta1)
     double_sum = np.sum(c * (log_v - log_v.min(axis=0)), axis=0)
-    return _root(a, _start_terms(seq, a) + (1.0 - beta1) * double_sum, kappa(seq.betas))
+    excess = _start_terms(seq, a) + (1.0 - beta1) * double_sum
+    return _root(a, _times_kappa(kappa(seq.betas), excess))
 
 
 def log_range_bound(seq: RatioSequence, weights=None) -> np.ndarray:
@@ -255,8 +286,42 @@ def log_range_bound(seq: RatioSequence, weights=None) -> np.ndarray:
     positive_part = np.sum(np.maximum(log_coefficients(np.broadcast_to(a, seq.v.shape), beta1), 0),
                            axis=0)
     log_range = np.log(seq.v.max(axis=0) / seq.v.min(axis=0))
-    return _root(a, _start_terms(seq, a) + (1.0 - beta1) * positive_part * log_range,
-                 kappa(seq.betas))
+    return _root(a, _times_kappa(kappa(seq.betas),
+                                 _start_terms(seq, a) + (1.0 - beta1) * positive_part * log_range))
+
+
+def memory_term(betas) -> float:
+    r"""The start-up term :math:`\frac{\beta_1\ln(1/\beta_2)}{1-\beta_1}` of Corollary 4.2′(ii)
+    (0 for :math:`\beta_1=0`; needs :math:`\beta_2>0` otherwise).
+
+    >>> round(memory_term((0.9, 0.999)), 6)
+    0.009005
+    """
+    beta1, beta2 = _check_betas(betas)
+    if beta1 == 0.0:
+        return 0.0
+    if beta2 == 0.0:
+        raise ValueError("Corollary 4.2'(ii) needs beta2 > 0")
+    # -log(beta2), not log(1/beta2): 1/beta2 can overflow for a tiny beta2
+    return beta1 * -math.log(beta2) / (1.0 - beta1)
+
+
+def nonincreasing_weights_excess(betas, lead_weight, log_range) -> np.ndarray:
+    r"""The excess of Corollary 4.2′(ii), what is added to :math:`A_T` under the root:
+
+    .. math:: \frac{\kappa|a_1|}{1-\beta_1}\Big(1+\ln\frac{V_T}{v_1}
+              +\frac{\beta_1\ln(1/\beta_2)}{1-\beta_1}\Big),
+
+    for the first weight ``lead_weight`` :math:`=a_1` and ``log_range`` :math:`=\ln(V_T/v_1)\ge0`
+    (arrays broadcast).  Also the constant :math:`C_i` of Lemma 4.1 (chapter ``ch-adamw``).
+
+    >>> float(nonincreasing_weights_excess((0.5, 0.5), 1.0, 0.0))
+    0.0
+    """
+    beta1, _ = _check_betas(betas)
+    lead = np.abs(validation.finite_array("lead_weight", lead_weight))
+    log_range = validation.finite_array("log_range", log_range, nonneg=True)
+    return _times_kappa(kappa(betas), lead / (1.0 - beta1) * (1.0 + log_range + memory_term(betas)))
 
 
 def nonincreasing_weights_bound(seq: RatioSequence, weights=None) -> np.ndarray:
@@ -268,15 +333,12 @@ def nonincreasing_weights_bound(seq: RatioSequence, weights=None) -> np.ndarray:
     Needs only an upper bound on :math:`v` (it survives :math:`v_t\to0`).
     """
     a = _weights(seq, weights)
-    beta1, beta2 = seq.betas
     if np.any(np.diff(a, axis=0) > 0):
         raise ValueError("Corollary 4.2'(ii) needs non-increasing |weights|")
-    if beta2 == 0.0:
+    if seq.betas[1] == 0.0:
         raise ValueError("Corollary 4.2'(ii) needs beta2 > 0")
-    # beta1 ln(1/beta2)/(1-beta1); -log(beta2), since 1/beta2 can overflow for a tiny beta2
-    memory = beta1 * -math.log(beta2) / (1.0 - beta1) if beta1 > 0 else 0.0
-    excess = a[0] / (1.0 - beta1) * (1.0 + np.log(seq.v.max(axis=0) / seq.v[0]) + memory)
-    return _root(a, excess, kappa(seq.betas))
+    log_range = np.log(seq.v.max(axis=0) / seq.v[0])
+    return _root(a, nonincreasing_weights_excess(seq.betas, a[0], log_range))
 
 
 def constant_weights_bound(seq: RatioSequence, linearised: bool = False) -> np.ndarray:
@@ -295,13 +357,17 @@ def constant_weights_bound(seq: RatioSequence, linearised: bool = False) -> np.n
 def naive_bound(grad_bound: float, eps: float) -> float:
     r"""The naive per-step bound :math:`|\Delta_t|\le G/\epsilon` (:math:`|m_t|\le G`,
     :math:`\sqrt{v_t}+\epsilon\ge\epsilon`), linear in :math:`1/\epsilon`."""
-    return grad_bound / eps
+    return validation.nonneg_finite("grad_bound", grad_bound) / _positive_eps(eps)
+
+
+def _positive_eps(eps) -> float:
+    return validation.positive_finite("eps", eps)
 
 
 def eps_log_range(grad_bound: float, eps: float) -> float:
     r""":math:`\ln(V_T/v^{\min}_T)\le2\ln(1+G/\epsilon)` for the folded moment with
     :math:`m_0=v_0=0` and :math:`|g_t|\le G` (:math:`\epsilon^2\le\tilde v_t\le(G+\epsilon)^2`)."""
-    return 2.0 * math.log1p(grad_bound / eps)
+    return 2.0 * math.log1p(validation.nonneg_finite("grad_bound", grad_bound) / _positive_eps(eps))
 
 
 def eps_averaged_bound(steps: int, betas, grad_bound: float, eps: float) -> float:
@@ -314,40 +380,44 @@ def eps_averaged_bound(steps: int, betas, grad_bound: float, eps: float) -> floa
 
     logarithmic in :math:`1/\epsilon` (the naive bound :func:`naive_bound` is linear).
     """
-    beta1, beta2 = _check_betas(betas)
-    memory = beta1 * -math.log(beta2) / (1.0 - beta1) if beta1 > 0 else 0.0
-    excess = kappa(betas) / (1.0 - beta1) * (1.0 + eps_log_range(grad_bound, eps) + memory)
-    return math.sqrt(1.0 + excess / steps)
+    steps = validation.positive_int("steps", steps)
+    excess = nonincreasing_weights_excess(betas, 1.0, eps_log_range(grad_bound, eps))
+    return math.sqrt(1.0 + float(excess) / steps)
 
 
 # ----------------------------------------------------------------------------- geometric growth
-def stationary_ratio(growth, betas) -> np.ndarray:
-    r"""The self-similar update :math:`D(r)=\frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}}`
+def stationary_update_size(growth, betas) -> np.ndarray:
+    r"""The self-similar update size :math:`D(r)=\frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}}`
     of gradients :math:`g_t\propto r^t` (:math:`r>\max(\beta_1,\sqrt{\beta_2})`):
     :math:`m_t/\sqrt{v_t}\to D(r)`.  :math:`D(e^\delta)=1+\frac{\kappa\delta}{1-\beta_1}+O(\delta^2)`:
-    for growing gradients (:math:`r>1`) and :math:`\beta_1<\beta_2` the update exceeds 1.
+    for growing gradients (:math:`r>1`) and :math:`\beta_1<\beta_2` the update exceeds 1; for
+    decaying ones (:math:`r<1`) and :math:`\beta_1>\beta_2` too (Appendix B.3,
+    :mod:`implicit_bias.counterexample`).  Any :math:`\beta_1,\beta_2\in[0,1)`.
 
-    >>> round(float(stationary_ratio(1.0, (0.9, 0.999))), 12)
+    >>> round(float(stationary_update_size(1.0, (0.9, 0.999))), 12)
     1.0
     """
-    beta1, beta2 = (float(b) for b in betas)
-    r = np.asarray(growth, dtype=float)
+    beta1, beta2 = validation.betas(betas)
+    r = validation.finite_array("growth", growth)
+    if np.any(r <= max(beta1, math.sqrt(beta2))):
+        raise ValueError(f"growth must exceed max(beta1, sqrt(beta2)) = "
+                         f"{max(beta1, math.sqrt(beta2))!r}, got growth={growth!r}")
     return (1.0 - beta1) / (r - beta1) * np.sqrt((r * r - beta2) / (1.0 - beta2))
 
 
-def gradient_stream(grads) -> Callable[[np.ndarray], np.ndarray]:
+def replay_gradients(grads) -> Callable[[np.ndarray], np.ndarray]:
     """A ``grad_fn`` for :func:`implicit_bias.adamw.run_adamw` that ignores ``x`` and returns
     ``grads[0], grads[1], ...`` on successive calls (an arbitrary, e.g. adversarial, gradient stream)."""
-    rows = iter(np.asarray(grads, dtype=float))
+    rows = iter(validation.finite_array("grads", grads, min_ndim=1))
     return lambda x: next(rows)
 
 
 # ----------------------------------------------------------------------------- Lemma 4.3
 def _check_decay(lr: float, weight_decay: float) -> float:
-    if not (lr > 0 and weight_decay > 0 and lr * weight_decay <= 1.0):
-        raise ValueError(f"Lemma 4.3 needs lr > 0, weight_decay > 0 and lr * weight_decay <= 1, "
-                         f"got lr={lr!r}, weight_decay={weight_decay!r}")
-    return 1.0 - lr * weight_decay
+    """q = 1 - lr * weight_decay for Lemma 4.3, which needs lr > 0 and weight_decay > 0."""
+    validation.positive_finite("lr", lr, " (Lemma 4.3)")
+    validation.positive_finite("weight_decay", weight_decay, " (Lemma 4.3)")
+    return validation.decay_factor(lr, weight_decay)
 
 
 def growth_constant(betas, lr: float, weight_decay: float) -> float:
@@ -371,7 +441,8 @@ def growth_constant(betas, lr: float, weight_decay: float) -> float:
 def asymptotic_iterate_bound(betas, lr: float, weight_decay: float, log_range) -> np.ndarray:
     r"""Large-:math:`t` form of Lemma 4.3 (:math:`q^t\to0`): :math:`\frac1\lambda\sqrt{1+K\ln(V/v^{\min})}`."""
     k = growth_constant(betas, lr, weight_decay)
-    return np.sqrt(1.0 + k * np.asarray(log_range, dtype=float)) / weight_decay
+    log_range = validation.finite_array("log_range", log_range, nonneg=True)
+    return np.sqrt(1.0 + k * log_range) / weight_decay
 
 
 def iterate_bound(v_tilde, betas, lr: float, weight_decay: float) -> np.ndarray:
@@ -397,7 +468,7 @@ def iterate_bound(v_tilde, betas, lr: float, weight_decay: float) -> np.ndarray:
     """
     beta1, _ = _check_betas(betas)
     q = _check_decay(lr, weight_decay)
-    v_tilde = np.asarray(v_tilde, dtype=float)
+    v_tilde = validation.finite_array("v_tilde", v_tilde, min_ndim=1, nonneg=True)
     active = v_tilde > 0
     started = np.logical_or.accumulate(active, axis=0)
     # t counted from each coordinate's first non-zero v~ (1 there), 0 before
@@ -421,8 +492,8 @@ def iterate_bound_from_log_range(t, log_range, betas, lr: float, weight_decay: f
     """
     beta1, _ = _check_betas(betas)
     q = _check_decay(lr, weight_decay)
-    t = np.asarray(t, dtype=float)
-    log_range = np.asarray(log_range, dtype=float)
+    t = validation.finite_array("t", t, nonneg=True)
+    log_range = validation.finite_array("log_range", log_range, nonneg=True)
     qt = q ** t
     if abs(q - beta1) > 1e-12:
         start_sum = (qt - beta1 ** t) / (q - beta1)
@@ -435,3 +506,10 @@ def iterate_bound_from_log_range(t, log_range, betas, lr: float, weight_decay: f
     excess = 0.0 if kap == 0.0 else kap * lr * weight_decay * (start_sum + horizon * log_range)
     inner = (1.0 - qt) * (1.0 - qt + excess)
     return np.sqrt(np.maximum(inner, 0.0)) / weight_decay
+
+
+# Old names, kept for code written against earlier versions; they warn with a DeprecationWarning.
+__getattr__ = deprecated_names(__name__, {
+    "stationary_ratio": ("stationary_update_size", lambda: stationary_update_size),
+    "gradient_stream": ("replay_gradients", lambda: replay_gradients),
+})

@@ -9,13 +9,16 @@ constant learning rate :math:`\eta` (non-increasing, :math:`\sum\eta=\infty`), a
 **Key quantity.**  If the gradients decay geometrically, :math:`g_t \propto r^t`, the moments of a
 self-similar state give the constant update
 
-.. math::  \frac{m_t}{\sqrt{v_t}} = \operatorname{sign}(g)\,D(r),\qquad
-           D(r) = \frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}},
+.. math::
+
+    \frac{m_t}{\sqrt{v_t}} = \operatorname{sign}(g)\,D(r),
+
+    D(r) = \frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}},
 
 and for :math:`\beta_1>\beta_2`, :math:`D(r) > 1` exactly for
 :math:`r\in(\max\{\beta_1,\sqrt{\beta_2},q_r\},1)` with
 :math:`q_r = \frac{(1-\beta_1)^2\beta_2+(1-\beta_2)\beta_1^2}{(1-\beta_2)-(1-\beta_1)^2}`
-(:func:`ratio_threshold`).
+(:func:`ratio_threshold`); :math:`D` is :func:`implicit_bias.bounds.stationary_update_size`.
 
 **Construction (B)** (needs :math:`\beta_2 \le \beta_1^2` for the monotonicity proof).  Prescribe
 :math:`g_t = -G r^{t-1}`.  From zero moments,
@@ -27,7 +30,8 @@ first plateau and :math:`0` right of :math:`x_\infty`, defines a convex :math:`C
 :math:`L(x)=\int_0^x L'` (:class:`PlateauLoss`) on which AdamW reproduces the prescribed run.
 The plateaus make the reproduction robust to rounding.
 
->>> round(stationary_ratio(0.995, 0.99, 0.9), 6)
+>>> from implicit_bias.bounds import stationary_update_size
+>>> round(float(stationary_update_size(0.995, (0.99, 0.9))), 6)
 1.89763
 >>> ex = build_counterexample(beta1=0.99, beta2=0.9, weight_decay=1.0, lr=1e-3, ratio=0.995, steps=200)
 >>> bool(np.all(np.diff(ex.xs) > 0)), round(ex.limit, 6)
@@ -36,35 +40,29 @@ The plateaus make the reproduction robust to rounding.
 
 from __future__ import annotations
 
-import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import lfilter
 
+from . import validation
 from .adamw import adam_moments
+from .bounds import stationary_update_size
 
-__all__ = ["stationary_ratio", "ratio_threshold", "closed_form_directions", "PlateauLoss",
-           "Counterexample", "build_counterexample"]
+__all__ = ["ratio_threshold", "PlateauLoss", "Counterexample", "build_counterexample"]
 
 
 def _check_betas(beta1: float, beta2: float) -> tuple[float, float]:
-    beta1, beta2 = float(beta1), float(beta2)
-    if not 0.0 <= beta1 < 1.0:
-        raise ValueError(f"beta1 must lie in [0, 1), got beta1={beta1!r}")
-    if not 0.0 <= beta2 < 1.0:
-        raise ValueError(f"beta2 must lie in [0, 1), got beta2={beta2!r}")
-    return beta1, beta2
+    return validation.betas((beta1, beta2))
 
 
 def stationary_ratio(ratio: float, beta1: float, beta2: float) -> float:
-    r"""The self-similar update size :math:`D(r)=\frac{1-\beta_1}{r-\beta_1}\sqrt{\frac{r^2-\beta_2}{1-\beta_2}}`
-    for geometric gradients :math:`g_t\propto r^t`, :math:`r > \max(\beta_1, \sqrt{\beta_2})`."""
-    beta1, beta2 = _check_betas(beta1, beta2)
-    ratio = float(ratio)
-    if not (ratio > max(beta1, math.sqrt(beta2))):
-        raise ValueError(f"ratio must exceed max(beta1, sqrt(beta2)), got ratio={ratio!r}")
-    return (1.0 - beta1) / (ratio - beta1) * math.sqrt((ratio**2 - beta2) / (1.0 - beta2))
+    """Deprecated: ``float(bounds.stationary_update_size(ratio, (beta1, beta2)))``."""
+    warnings.warn("counterexample.stationary_ratio is deprecated; use "
+                  "bounds.stationary_update_size(ratio, (beta1, beta2))", DeprecationWarning,
+                  stacklevel=2)
+    return float(stationary_update_size(ratio, (beta1, beta2)))
 
 
 def ratio_threshold(beta1: float, beta2: float) -> float:
@@ -80,14 +78,6 @@ def ratio_threshold(beta1: float, beta2: float) -> float:
     return ((1 - beta1) ** 2 * beta2 + (1 - beta2) * beta1**2) / ((1 - beta2) - (1 - beta1) ** 2)
 
 
-def closed_form_directions(steps: int, ratio: float, beta1: float, beta2: float) -> np.ndarray:
-    r""":math:`\Delta_t = -D(r)\,\dfrac{1-(\beta_1/r)^t}{\sqrt{1-(\beta_2/r^2)^t}}`, :math:`t=1..T`, for
-    :math:`g_t=-Gr^{t-1}` and :math:`m_0=v_0=0` (two geometric sums)."""
-    t = np.arange(1, steps + 1)
-    d_r = stationary_ratio(ratio, beta1, beta2)
-    return -d_r * (1.0 - (beta1 / ratio) ** t) / np.sqrt(1.0 - (beta2 / ratio**2) ** t)
-
-
 @dataclass(frozen=True)
 class PlateauLoss:
     r"""A convex :math:`C^1` loss on :math:`\R` given by its derivative: piecewise linear through
@@ -99,12 +89,21 @@ class PlateauLoss:
     knots: np.ndarray
     slopes: np.ndarray
 
+    def __post_init__(self) -> None:
+        knots = validation.finite_array("knots", self.knots, ndim=1)
+        slopes = validation.finite_array("slopes", self.slopes, ndim=1)
+        validation.same_shape(knots=knots, slopes=slopes)
+        if np.any(np.diff(knots) <= 0) or np.any(np.diff(slopes) < 0):
+            raise ValueError("knots must increase and slopes must not decrease (a convex loss)")
+        object.__setattr__(self, "knots", knots)  # frozen dataclass: the checked arrays
+        object.__setattr__(self, "slopes", slopes)
+
     def grad(self, x) -> np.ndarray:
         """:math:`L'(x)` (``np.interp``, constant outside the knots)."""
-        return np.interp(x, self.knots, self.slopes)
+        return np.interp(validation.finite_array("x", x), self.knots, self.slopes)
 
     def _antiderivative(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
+        x = validation.finite_array("x", x)
         k, s = self.knots, self.slopes
         cum = np.concatenate([[0.0], np.cumsum(np.diff(k) * (s[1:] + s[:-1]) / 2)])
         idx = np.clip(np.searchsorted(k, x, side="right") - 1, 0, len(k) - 1)
@@ -158,18 +157,20 @@ def build_counterexample(beta1: float, beta2: float, weight_decay: float, lr: fl
     beta1, beta2 = _check_betas(beta1, beta2)
     if not beta2 <= beta1**2:
         raise ValueError(f"construction (B) needs beta2 <= beta1**2, got beta1={beta1!r}, beta2={beta2!r}")
-    if not (weight_decay > 0 and lr > 0 and weight_decay * lr <= 1):
-        raise ValueError(f"need weight_decay > 0, lr > 0 and lr*weight_decay <= 1, got "
-                         f"weight_decay={weight_decay!r}, lr={lr!r}")
+    validation.positive_finite("weight_decay", weight_decay)
+    validation.positive_finite("lr", lr)
+    decay = validation.decay_factor(lr, weight_decay)
+    steps = validation.positive_int("steps", steps)
+    grad_scale = validation.positive_finite("grad_scale", grad_scale)
+    ratio = validation.real("ratio", ratio)
     if not (max(beta1, ratio_threshold(beta1, beta2)) < ratio < 1.0):
         raise ValueError(f"ratio must lie in (max(beta1, q_r), 1) = "
                          f"({max(beta1, ratio_threshold(beta1, beta2))!r}, 1), got ratio={ratio!r}")
     grads = -grad_scale * ratio ** np.arange(steps)
     _, _, deltas = adam_moments(grads, (beta1, beta2))
-    decay = 1.0 - weight_decay * lr
     # x_t = decay * x_{t-1} - lr * Delta_t, x_0 = 0  (a first-order linear filter)
     xs = np.concatenate([[0.0], lfilter([-lr], [1.0, -decay], deltas)])
-    limit = stationary_ratio(ratio, beta1, beta2) / weight_decay
+    limit = float(stationary_update_size(ratio, (beta1, beta2))) / weight_decay
     visited = xs[:steps]                     # L' must equal g_t at x_{t-1}
     gaps = np.diff(np.concatenate([visited, [limit]]))
     if not np.all(gaps > 0):

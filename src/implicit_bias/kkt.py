@@ -21,7 +21,9 @@ three ways:
   .. math::
 
       r(x) = \frac{\big(\|g\|_* - \langle -\lambda x, g\rangle\big)_+}{\|g\|_* + s}
-             + \big(\lambda\|x\| - 1\big)_+ ,\qquad 0/0 := 0,
+             + \big(\lambda\|x\| - 1\big)_+ ,
+
+      0/0 := 0,
 
   with ``grad_scale`` :math:`s \ge 0` (default 0).  :math:`r(x) = 0` exactly at KKT points and
   :math:`r(x) > 0` elsewhere (proof in the docstring).  With :math:`s=0` it does not change when
@@ -49,11 +51,11 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import validation
 from .norms import get_norm
 
 __all__ = ["kkt_residual", "frank_wolfe_gap", "LinfKKTDiagnostic", "linf_kkt_diagnostic",
@@ -61,23 +63,8 @@ __all__ = ["kkt_residual", "frank_wolfe_gap", "LinfKKTDiagnostic", "linf_kkt_dia
 
 
 def _check_weight_decay(weight_decay: float) -> float:
-    weight_decay = float(weight_decay)
-    if not (weight_decay > 0.0 and math.isfinite(weight_decay)):
-        raise ValueError(
-            f"weight_decay must be finite and > 0 (the constraint radius is 1/weight_decay), "
-            f"got weight_decay={weight_decay!r}"
-        )
-    return weight_decay
-
-
-def _as_pair(x, grad) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x, dtype=float)
-    grad = np.asarray(grad, dtype=float)
-    if x.shape != grad.shape:
-        raise ValueError(f"x and grad must have the same shape, got {x.shape} and {grad.shape}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(grad))):
-        raise ValueError("x and grad must be finite (found nan or inf)")
-    return x, grad
+    return validation.positive_finite("weight_decay", weight_decay,
+                                      " (the constraint radius is 1/weight_decay)")
 
 
 def kkt_residual(x, grad, weight_decay: float, norm, grad_scale: float = 0.0) -> float:
@@ -86,7 +73,9 @@ def kkt_residual(x, grad, weight_decay: float, norm, grad_scale: float = 0.0) ->
     .. math::
 
         r(x) = \frac{\big(\|g\|_* - \langle -\lambda x, g\rangle\big)_+}{\|g\|_* + s}
-               + \big(\lambda\|x\| - 1\big)_+ ,\qquad g=\nabla L(x),\ 0/0 := 0 .
+               + \big(\lambda\|x\| - 1\big)_+ ,
+
+        g=\nabla L(x),\ 0/0 := 0 .
 
     *Zero exactly at KKT points.*  If :math:`r=0` then :math:`\lambda\|x\|\le1` and
     :math:`\langle-\lambda x,g\rangle\ge\|g\|_*`; Hölder gives the reverse inequality, so
@@ -118,10 +107,8 @@ def kkt_residual(x, grad, weight_decay: float, norm, grad_scale: float = 0.0) ->
     0.5
     """
     weight_decay = _check_weight_decay(weight_decay)
-    grad_scale = float(grad_scale)
-    if not (grad_scale >= 0.0 and math.isfinite(grad_scale)):
-        raise ValueError(f"grad_scale must be finite and >= 0, got grad_scale={grad_scale!r}")
-    x, grad = _as_pair(x, grad)
+    grad_scale = validation.nonneg_finite("grad_scale", grad_scale)
+    x, grad = validation.point_and_gradient(x, grad)
     norm = get_norm(norm)
     dual = norm.dual(grad)
     # Lemma 3.8: KKT <=> ||g||_* = <-lambda x, g> (and feasibility); the gap is >= 0 when feasible.
@@ -145,11 +132,14 @@ def frank_wolfe_gap(x, grad, weight_decay: float, norm) -> float:
     :math:`L(x) - \min_{\|x'\|\le1/\lambda} L(x') \le G(x)` when :math:`L` is convex.  Unlike
     :func:`kkt_residual` it scales with :math:`g` (it is in units of :math:`L`).
 
+    The certificate of :func:`implicit_bias.reference.constrained_minimum` is this gap with
+    :math:`\lambda = 1/r`.
+
     >>> frank_wolfe_gap([0.0, 0.0], [3.0, -4.0], 2.0, "l2")   # ||g||_2 / lambda
     2.5
     """
     weight_decay = _check_weight_decay(weight_decay)
-    x, grad = _as_pair(x, grad)
+    x, grad = validation.point_and_gradient(x, grad)
     return float(np.vdot(grad, x) + get_norm(norm).dual(grad) / weight_decay)
 
 
@@ -202,7 +192,7 @@ def linf_kkt_diagnostic(x, grad, weight_decay: float) -> LinfKKTDiagnostic:
     array([0.        , 0.        , 0.66666667])
     """
     weight_decay = _check_weight_decay(weight_decay)
-    x, grad = _as_pair(x, grad)
+    x, grad = validation.point_and_gradient(x, grad)
     # |g_i| + lambda x_i g_i: zero iff g_i = 0 or lambda x_i = -sign(g_i) (on the box).
     slack = np.abs(grad) + weight_decay * x * grad
     total = float(np.abs(grad).sum())
@@ -223,6 +213,7 @@ def kkt_residual_path(xs, grad_fn, weight_decay: float, norm, grad_scale: float 
     >>> kkt_residual_path(np.array([[0.0], [1.0]]), lambda x: x - 2.0, 1.0, "linf")
     array([1., 0.])
     """
+    xs = validation.finite_array("xs", xs, min_ndim=1)
     return np.array([kkt_residual(x, grad_fn(x), weight_decay, norm, grad_scale) for x in xs])
 
 
@@ -240,8 +231,8 @@ def averaged_direction(deltas, lrs) -> np.ndarray:
     >>> averaged_direction(np.array([[1.0], [-1.0], [-1.0]]), np.array([2.0, 1.0, 1.0]))[:, 0]
     array([1.        , 0.33333333, 0.        ])
     """
-    deltas = np.asarray(deltas, dtype=float)
-    lrs = np.asarray(lrs, dtype=float)
+    deltas = validation.finite_array("deltas", deltas, min_ndim=1)
+    lrs = validation.finite_array("lrs", lrs, ndim=1)
     if lrs.shape != deltas.shape[:1] or np.any(lrs <= 0):
         raise ValueError("lrs must be positive, one per direction")
     weights = lrs.reshape((-1,) + (1,) * (deltas.ndim - 1))

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import validation
+
 __all__ = ["Rosenbrock", "TwoLayerNet", "check_gradient"]
 
 
@@ -46,13 +48,18 @@ class Rosenbrock:
     a: float = 1.0
     b: float = 100.0
 
+    def __post_init__(self) -> None:
+        validation.positive_int("dim", self.dim)
+        validation.finite("a", self.a)
+        validation.nonneg_finite("b", self.b)
+
     def loss(self, x) -> float:
-        x = np.asarray(x, dtype=float)
+        x = validation.vector("x", x, self.dim)
         head, tail = x[:-1], x[1:]
         return float(np.sum(self.b * (tail - head**2) ** 2 + (self.a - head) ** 2))
 
     def grad(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
+        x = validation.vector("x", x, self.dim)
         head, tail = x[:-1], x[1:]
         inner = tail - head**2
         g = np.zeros_like(x)
@@ -67,7 +74,8 @@ class TwoLayerNet:
 
     .. math::
 
-        L(x) = \frac{1}{2n}\sum_{j=1}^n \big(u^\top \tanh(W z_j) - y_j\big)^2,\qquad
+        L(x) = \frac{1}{2n}\sum_{j=1}^n \big(u^\top \tanh(W z_j) - y_j\big)^2,
+
         x = (\operatorname{vec} W, u),\ W\in\R^{h\times p},\ u\in\R^h .
 
     With :math:`H = \tanh(ZW^\top)` and residuals :math:`e = Hu - y`: :math:`\nabla_u L = H^\top e/n`
@@ -85,6 +93,9 @@ class TwoLayerNet:
              teacher_scale: float = 3.0) -> "TwoLayerNet":
         """Random inputs :math:`z_j\\sim N(0,I)` and targets of a teacher network with weights
         :math:`\\sim N(0, \\text{teacher\\_scale}^2)`, plus a little noise."""
+        for name, value in (("n_samples", n_samples), ("n_inputs", n_inputs), ("n_hidden", n_hidden)):
+            validation.positive_int(name, value)
+        teacher_scale = validation.nonneg_finite("teacher_scale", teacher_scale)
         rng = np.random.default_rng(seed)
         inputs = rng.normal(size=(n_samples, n_inputs))
         w_teacher = teacher_scale * rng.normal(size=(n_hidden, n_inputs))
@@ -98,7 +109,7 @@ class TwoLayerNet:
 
     def unpack(self, x) -> tuple[np.ndarray, np.ndarray]:
         """Split the flat vector into :math:`W` (h x p) and :math:`u` (h,)."""
-        x = np.asarray(x, dtype=float)
+        x = validation.vector("x", x, self.dim)
         h, p = self.n_hidden, self.inputs.shape[1]
         return x[: h * p].reshape(h, p), x[h * p:]
 
@@ -125,7 +136,8 @@ def check_gradient(loss_fn, grad_fn, x, step: float = 1e-6) -> float:
     >>> check_gradient(Rosenbrock(4).loss, Rosenbrock(4).grad, np.array([0.3, -0.2, 0.5, 0.1])) < 1e-6
     True
     """
-    x = np.asarray(x, dtype=float)
+    x = validation.finite_array("x", x, ndim=1)
+    step = validation.positive_finite("step", step)
     eye = np.eye(x.size)
     numeric = np.array([(loss_fn(x + step * e) - loss_fn(x - step * e)) / (2 * step) for e in eye])
     analytic = np.asarray(grad_fn(x), dtype=float)

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import validation
+
 __all__ = ["LpNorm", "get_norm", "NORM_NAMES"]
 
 #: Aliases accepted by :func:`get_norm`, mapped to the exponent ``p``.
@@ -113,12 +115,12 @@ class LpNorm:
         return LpNorm(self.q)
 
     def value(self, x: np.ndarray) -> float:
-        r""":math:`\|x\|_p`."""
-        return _lp(x, self.p)
+        r""":math:`\|x\|_p` of the flattened array ``x`` (finite entries)."""
+        return _lp(validation.finite_array("x", x), self.p)
 
     def dual(self, g: np.ndarray) -> float:
         r"""The dual norm :math:`\|g\|_* = \|g\|_q = \max_{\|x\|_p\le 1}\langle g, x\rangle`."""
-        return _lp(g, self.q)
+        return _lp(validation.finite_array("g", g), self.q)
 
     def steepest_direction(self, g: np.ndarray) -> np.ndarray:
         r"""A steepest direction :math:`\Delta\in\arg\max_{\|\Delta\|_p\le1}\langle g,\Delta\rangle`.
@@ -134,10 +136,8 @@ class LpNorm:
 
         The output has the shape of ``g``; ``g = 0`` gives ``0``.
         """
-        g = np.asarray(g, dtype=float)
-        if not np.all(np.isfinite(g)):
-            raise ValueError("gradient g must be finite (found nan or inf)")
-        if self.dual(g) == 0.0:
+        g = validation.finite_array("gradient g", g)
+        if _lp(g, self.q) == 0.0:  # g = 0 (checked, so the dual norm is not validated again)
             return np.zeros_like(g)
         if math.isinf(self.p):
             return np.sign(g)
@@ -160,10 +160,24 @@ class LpNorm:
         This is the Frank--Wolfe oracle on the ball of radius ``radius`` (Algorithm 2); its
         value is :math:`\langle g, s\rangle = -r\|g\|_*`.
         """
-        radius = float(radius)
-        if not (radius >= 0.0 and math.isfinite(radius)):
-            raise ValueError(f"radius must be finite and >= 0, got radius={radius!r}")
+        radius = validation.nonneg_finite("radius", radius)
         return -radius * self.steepest_direction(g)
+
+    def random_point(self, rng: np.random.Generator, dim: int, radius: float = 1.0) -> np.ndarray:
+        r"""A random point on the sphere :math:`\{\|x\|_p = r\}` of :math:`\mathbb{R}^d`:
+        :math:`x = r\,u/\|u\|_p` with :math:`u\sim\mathcal N(0, I_d)` (one draw of ``dim``
+        standard normals from ``rng``; not uniform on the sphere unless :math:`p=2`).
+
+        Scale it by a random factor in :math:`[0, 1]` for a point of the ball.
+
+        >>> x = get_norm("l1").random_point(np.random.default_rng(0), 4, radius=2.0)
+        >>> x.shape, round(get_norm("l1").value(x), 12)
+        ((4,), 2.0)
+        """
+        dim = validation.positive_int("dim", dim)
+        radius = validation.nonneg_finite("radius", radius)
+        u = rng.standard_normal(dim)
+        return radius * u / self.value(u)
 
     def __repr__(self) -> str:
         return f"LpNorm(p={self.p:g})"

@@ -9,8 +9,10 @@ Argument names, order and state names follow ``torch.optim.AdamW`` (``lr``, ``be
 
 .. math::
 
-    m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
-    v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\qquad
+    m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,
+
+    v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,
+
     x_t = (1-\lambda\eta_t)\,x_{t-1} - \eta_t\,\frac{m_t}{\sqrt{v_t}+\epsilon}.
 
 The paper's theory uses **no bias correction** (``bias_correction=False``, the default here);
@@ -29,44 +31,47 @@ gradients have all been exactly zero has :math:`m_t = v_t = 0` and receives no u
 :math:`\Delta_t` the steepest direction of Lemma 2.2 for the gradient of *all* parameters
 (of all groups) taken as one vector: SignGD for ``"linf"``, normalised GD for ``"l2"``, one
 coordinate for ``"l1"``.
+
+The optimizers with decoupled weight decay (:class:`AdamW`, :class:`NormalizedSteepestDescent`)
+reject :math:`\lambda\eta>1`: the factor :math:`1-\lambda\eta` would be negative and flip the
+sign of the weights at every step.  They are tested against the float64 reference
+implementations :func:`implicit_bias.adamw.run_adamw` and
+:func:`implicit_bias.steepest.nsd_wd_step`; :func:`run_torch_optimizer` runs any torch optimizer
+on a NumPy ``grad_fn`` for such comparisons.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable
 
+import numpy as np
 import torch
 from torch.optim import Optimizer
 
+from . import validation
+from .history import History, learning_rates
 from .norms import get_norm
 
-__all__ = ["AdamW", "AdamL2", "Adam", "NormalizedSteepestDescent"]
+__all__ = ["AdamW", "AdamL2", "Adam", "NormalizedSteepestDescent", "run_torch_optimizer"]
 
 
-def _validate_lr(lr) -> None:
-    if isinstance(lr, torch.Tensor):
-        raise ValueError("lr must be a Python float, not a Tensor")
-    if not (0.0 <= lr < math.inf):
-        raise ValueError(f"Invalid learning rate: lr={lr!r} (must be finite and >= 0)")
+def _validate_adam_args(lr, betas, eps, weight_decay, decoupled: bool) -> None:
+    """The checks of :mod:`implicit_bias.validation` (a tensor ``lr`` is rejected too)."""
+    validation.nonneg_finite("lr", lr)
+    validation.nonneg_finite("eps", eps)
+    validation.betas(betas)
+    validation.nonneg_finite("weight_decay", weight_decay)
+    if decoupled:  # Adam-l2 has no decay factor, so any lr * weight_decay is meaningful there
+        validation.decay_factor(lr, weight_decay)
 
 
-def _validate_adam_args(lr, betas, eps, weight_decay) -> None:
-    _validate_lr(lr)
-    if not (0.0 <= eps < math.inf):
-        raise ValueError(f"Invalid epsilon value: eps={eps!r} (must be finite and >= 0)")
-    try:
-        beta1, beta2 = betas
-    except (TypeError, ValueError):
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-    if not 0.0 <= beta1 < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: beta1={beta1!r} (must be in [0, 1))")
-    if not 0.0 <= beta2 < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: beta2={beta2!r} (must be in [0, 1))")
-    if not (0.0 <= weight_decay < math.inf):
-        raise ValueError(
-            f"Invalid weight_decay value: weight_decay={weight_decay!r} (must be finite and >= 0)"
-        )
+def _closure_loss(closure):
+    """The loss that ``closure`` re-evaluates (``None`` without one); gradients are enabled for it
+    because ``step`` itself runs under ``torch.no_grad``."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 class _AdamBase(Optimizer):
@@ -76,7 +81,7 @@ class _AdamBase(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, bias_correction: bool = False):
-        _validate_adam_args(lr, betas, eps, weight_decay)
+        _validate_adam_args(lr, betas, eps, weight_decay, self._decoupled)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         bias_correction=bool(bias_correction))
         super().__init__(params, defaults)
@@ -116,10 +121,12 @@ class _AdamBase(Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """Perform one step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
+        if self._decoupled:
+            # before any state changes: a scheduler or a param-group edit may have raised lr since
+            # construction, and a negative factor 1 - lr * lambda would flip the weights' sign
+            for group in self.param_groups:
+                validation.decay_factor(group["lr"], group["weight_decay"])
         for group in self.param_groups:
             params, grads, exp_avgs, exp_avg_sqs, steps = self._init_group(group)
             if params:
@@ -144,7 +151,7 @@ class _AdamBase(Optimizer):
             # Adam-l2: g <- g + lambda * x  (the regulariser's gradient enters the moments)
             grads = torch._foreach_add(grads, params, alpha=wd)
         if wd != 0.0 and self._decoupled:
-            # Algorithm 1: x <- (1 - lr * lambda) x   (decoupled weight decay)
+            # Algorithm 1: x <- (1 - lr * lambda) x   (decoupled weight decay, checked in step)
             torch._foreach_mul_(params, 1.0 - lr * wd)
         # m <- beta1 m + (1 - beta1) g ;  v <- beta2 v + (1 - beta2) g^2
         torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
@@ -181,7 +188,8 @@ class AdamW(_AdamBase):
 
     Args:
         params: iterable of parameters or parameter groups.
-        lr: learning rate :math:`\eta \ge 0`.
+        lr: learning rate :math:`\eta \ge 0`, with :math:`\lambda\eta\le1` (else ``ValueError``:
+            the decay factor :math:`1-\lambda\eta` would change sign).
         betas: :math:`(\beta_1, \beta_2) \in [0,1)^2`; Theorem 1.1 needs :math:`\beta_1\le\beta_2`.
         eps: :math:`\epsilon \ge 0`; Theorem 1.1 needs :math:`\epsilon = 0` (then 0/0 := 0).
         weight_decay: :math:`\lambda \ge 0`; the implicit constraint is :math:`\|x\|_\infty\le1/\lambda`.
@@ -221,8 +229,11 @@ class Adam(AdamL2):
 class NormalizedSteepestDescent(Optimizer):
     r"""Normalized steepest descent with decoupled weight decay, Eq. (1):
 
-    .. math::  x_t = (1-\lambda\eta_t)x_{t-1} - \eta_t\Delta_t,\qquad
-               \Delta_t \in \arg\max_{\|\Delta\|\le1}\langle \nabla L(x_{t-1}), \Delta\rangle.
+    .. math::
+
+        x_t = (1-\lambda\eta_t)x_{t-1} - \eta_t\Delta_t,
+
+        \Delta_t \in \arg\max_{\|\Delta\|\le1}\langle \nabla L(x_{t-1}), \Delta\rangle.
 
     The norm is taken over *all* parameters with a gradient, concatenated into one vector
     (so ``"l2"`` divides by the global gradient norm).  Learning rate and weight decay must be the
@@ -236,54 +247,32 @@ class NormalizedSteepestDescent(Optimizer):
     """
 
     def __init__(self, params, lr: float, norm="linf", weight_decay: float = 0.0):
-        _validate_lr(lr)
-        if not (0.0 <= weight_decay < math.inf):
-            raise ValueError(
-                f"Invalid weight_decay value: weight_decay={weight_decay!r} (must be finite and >= 0)"
-            )
-        if lr * weight_decay > 1.0:
-            raise ValueError(f"lr * weight_decay must be <= 1, got {lr * weight_decay!r}")
+        validation.decay_factor(lr, weight_decay)
         self.norm = get_norm(norm)
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
 
     @torch.no_grad()
     def _direction(self, grads):
-        """Steepest direction of Lemma 2.2 for the concatenated gradient, per tensor."""
-        p = self.norm.p
-        if math.isinf(p):
+        """Steepest direction of Lemma 2.2 for the concatenated gradient, split per tensor.
+
+        ``linf`` is ``sign(g)`` computed on the device (the closed form of
+        :meth:`~implicit_bias.norms.LpNorm.steepest_direction`); every other norm calls that method
+        on the float64 concatenation, so there is one implementation of the direction.
+        """
+        if not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):
+            raise ValueError("gradient g must be finite (found nan or inf)")
+        if math.isinf(self.norm.p):
             return torch._foreach_sign(grads)
-        if p == 2.0:
-            # Delta = g / ||g||_2 over the concatenated gradient; one fused norm per tensor.
-            total = float(torch.linalg.vector_norm(torch.stack(
-                [n.double() for n in torch._foreach_norm(grads, 2)])))
-            if total == 0.0:
-                return [torch.zeros_like(g) for g in grads]
-            if math.isfinite(total):
-                return torch._foreach_div(grads, total)
-            # the per-tensor norms overflowed: fall through to the rescaled general formula
-        if p == 1.0:
-            maxes = torch.stack([g.abs().max() for g in grads])
-            k = int(torch.argmax(maxes))
-            out = [torch.zeros_like(g) for g in grads]
-            j = int(torch.argmax(grads[k].abs()))
-            if maxes[k] > 0:
-                out[k].view(-1)[j] = torch.sign(grads[k].reshape(-1)[j])
-            return out
-        q = self.norm.q
-        scale = torch.stack([g.abs().max() for g in grads]).max()
-        if scale == 0:
-            return [torch.zeros_like(g) for g in grads]
-        scaled = [g.double() / scale for g in grads]
-        dual = sum((s.abs() ** q).sum() for s in scaled) ** (1.0 / q)
-        return [(torch.sign(s) * s.abs() ** (q - 1) / dual ** (q - 1)).to(g.dtype)
-                for s, g in zip(scaled, grads)]
+        flat = torch.cat([g.detach().reshape(-1).to(device="cpu", dtype=torch.float64)
+                          for g in grads])
+        direction = torch.from_numpy(self.norm.steepest_direction(flat.numpy()))
+        pieces = direction.split([g.numel() for g in grads])
+        return [d.reshape(g.shape).to(device=g.device, dtype=g.dtype)
+                for d, g in zip(pieces, grads)]
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         pairs = [(p, group) for group in self.param_groups for p in group["params"]
                  if p.grad is not None]
         if not pairs:
@@ -292,10 +281,52 @@ class NormalizedSteepestDescent(Optimizer):
         if len(settings) > 1:
             raise ValueError("NormalizedSteepestDescent needs one lr and weight_decay for all groups")
         lr, wd = settings.pop()
+        decay = validation.decay_factor(lr, wd)
         params = [p for p, _ in pairs]
         directions = self._direction([p.grad for p in params])
         # eq-1: x <- (1 - lr*wd) x - lr * Delta
         if wd != 0.0:
-            torch._foreach_mul_(params, 1.0 - lr * wd)
+            torch._foreach_mul_(params, decay)
         torch._foreach_add_(params, directions, alpha=-lr)
         return loss
+
+
+def run_torch_optimizer(grad_fn, x0, lrs, *, optimizer=AdamW, dtype=torch.float64,
+                        **options) -> History:
+    r"""Run a torch optimizer on a NumPy problem: one parameter vector :math:`x`, the gradient
+    ``grad_fn(x)`` of the loss, learning rate ``lrs[t-1]`` at step :math:`t` (set on every group).
+
+    The same signature as the NumPy runners, so the float64 reference
+    :func:`implicit_bias.adamw.run_adamw` and a torch optimizer can be compared step for step.
+
+    Args:
+        grad_fn: :math:`x\mapsto\nabla L(x)` on NumPy arrays.
+        x0: initial point; lrs: :math:`\eta_1..\eta_T`.
+        optimizer: a ``torch.optim.Optimizer`` class (default :class:`AdamW`).
+        dtype: the parameter's dtype.
+        options: the optimizer's other arguments (``betas``, ``eps``, ``weight_decay``, ...).
+
+    Returns:
+        a :class:`~implicit_bias.history.History` with ``xs`` (float64 copies) and ``lrs``.
+
+    >>> h = run_torch_optimizer(lambda x: x - 2.0, np.zeros(1), [0.1, 0.1], betas=(0.0, 0.0),
+    ...                         eps=0.0, weight_decay=1.0)
+    >>> h.xs[:, 0].round(12)
+    array([0.  , 0.1 , 0.19])
+    """
+    lrs = learning_rates(lrs)
+    x0 = validation.finite_array("x0", x0)
+    param = torch.nn.Parameter(torch.tensor(x0, dtype=dtype))
+    opt = optimizer([param], lr=float(lrs[0]) if lrs.size else 0.0, **options)
+    xs = np.empty((lrs.shape[0] + 1,) + x0.shape)
+    xs[0] = x0
+    for t, lr in enumerate(lrs, start=1):
+        for group in opt.param_groups:
+            group["lr"] = float(lr)
+        x = param.detach().cpu().numpy().astype(float)
+        grad = validation.finite_array("grad_fn(x)", grad_fn(x))
+        validation.same_shape(x=x, **{"grad_fn(x)": grad})
+        param.grad = torch.tensor(grad, dtype=dtype, device=param.device)
+        opt.step()
+        xs[t] = param.detach().cpu().numpy()
+    return History(xs=xs, lrs=lrs)

@@ -15,20 +15,26 @@ NORM_COLORS = {"l1": "#2ca02c", "l2": "#1f77b4", "linf": "#d62728"}
 OPTIMIZER_COLORS = {"adamw": "#d62728", "adam-l2": "#1f77b4", "adam-l2-sum": "#17becf",
                     "adam": "#7f7f7f", "nsd": "#ff7f0e"}
 BOUND_STYLE = dict(color="black", linestyle="--", linewidth=1.2)
+COLUMN_WIDTH_IN = 6.4   # the site's text column at 100 dpi
+MAX_COLUMNS = 2         # panels per row that stay legible at the column width
 
 
 def use_book_style() -> None:
     """Set the rcParams the whole book uses (call once per chapter, in the imports cell)."""
     mpl.rcParams.update({
-        "figure.figsize": (6.4, 3.6),
-        "figure.dpi": 110,
-        "savefig.dpi": 110,
+        # Figures are drawn for the page: 6.4 in at 100 dpi is 640 px, the width of the text
+        # column, so they are shown at (or near) natural size on a desktop and at more than half of
+        # it on a 390 px phone; a 12 pt font is then the size of the body text.
+        "figure.figsize": (COLUMN_WIDTH_IN, 3.6),
+        "figure.dpi": 100,
+        "savefig.dpi": 100,
         "axes.grid": True,
         "grid.alpha": 0.3,
         "axes.spines.top": False,
         "axes.spines.right": False,
         "legend.frameon": False,
-        "font.size": 10,
+        "font.size": 12,
+        "legend.fontsize": 10,
     })
 
 
@@ -51,7 +57,22 @@ def norm_label(norm) -> str:
 
 
 def subplots(nrows: int = 1, ncols: int = 1, width: float = 6.4, height: float = 3.6, **kw):
-    """``plt.subplots`` with the book's size per panel."""
-    return plt.subplots(nrows, ncols, figsize=(width * ncols / max(1, ncols) ** 0.35,
-                                                height * nrows / max(1, nrows) ** 0.2),
-                        constrained_layout=True, **kw)
+    """``plt.subplots`` sized for the text column: at most two panels per row.
+
+    The figure is always ``COLUMN_WIDTH_IN`` wide. A row of more than two panels is wrapped
+    onto further rows (``1 x 3`` becomes two rows, the spare panel removed), and panels asked for
+    at ``width`` of 8 in or more (wide time series) are stacked one per row. The axes come back in
+    the order asked for: a single ``Axes``, or a flat array for one requested row.
+    """
+    panels = nrows * ncols
+    per_row = 1 if width >= 8 else min(ncols, MAX_COLUMNS)
+    rows = nrows if ncols <= per_row else nrows * math.ceil(ncols / per_row)
+    row_height = height if per_row == 1 else min(height, 3.0)
+    fig = plt.figure(figsize=(COLUMN_WIDTH_IN, row_height * rows), layout="constrained")
+    grid = fig.subplots(rows, per_row, squeeze=False, **kw).ravel()
+    for spare in grid[panels:]:
+        spare.remove()
+    axes = grid[:panels]
+    if panels == 1:
+        return fig, axes[0]
+    return fig, (axes if nrows == 1 else axes.reshape(nrows, ncols))

@@ -46,18 +46,19 @@ import itertools
 import numpy as np
 from scipy.special import expit
 
+from . import validation
+from ._compat import deprecated_names
 from .norms import get_norm
 
 __all__ = [
     "MAX_ENUMERATION_DIM",
     "psd_smoothness",
+    "observed_smoothness",
     "sign_vectors",
     "ConvexQuadratic",
     "LogisticRegression",
     "SeparableQuadratic",
-    "eq3_problem",
-    "FIGURE3_METHODS",
-    "figure3_runs",
+    "box_target_quadratic",
 ]
 
 #: Largest dimension for which the l_inf constant of a dense PSD matrix is computed exactly by
@@ -74,6 +75,7 @@ def _norm_key(norm) -> str:
 
 def sign_vectors(d: int) -> np.ndarray:
     """All vectors of {-1, +1}^d with first coordinate +1 (v and -v give the same form)."""
+    d = validation.positive_int("d", d)
     tails = np.array(list(itertools.product((-1.0, 1.0), repeat=d - 1))).reshape(2 ** (d - 1), d - 1)
     return np.hstack([np.ones((tails.shape[0], 1)), tails])
 
@@ -93,7 +95,9 @@ def psd_smoothness(matrix: np.ndarray, norm, max_enumeration_dim: int = MAX_ENUM
     >>> psd_smoothness(np.array([[1.0, 1.0], [1.0, 1.0]]), "linf")
     (4.0, True)
     """
-    m = np.asarray(matrix, dtype=float)
+    m = validation.finite_array("matrix", matrix, ndim=2)
+    if m.shape[0] != m.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {m.shape}")
     key = _norm_key(norm)
     if key == "l2":
         return float(np.linalg.eigvalsh(m)[-1]), True
@@ -104,6 +108,33 @@ def psd_smoothness(matrix: np.ndarray, norm, max_enumeration_dim: int = MAX_ENUM
         signs = sign_vectors(d)
         return float(np.max(np.einsum("ki,ij,kj->k", signs, m, signs))), True
     return float(np.sum(np.abs(m))), False
+
+
+def observed_smoothness(grad_fn, norm, xs, ys) -> float:
+    r"""The largest observed Lipschitz ratio of the gradient over the pairs :math:`(x_i, y_i)`,
+
+    .. math::  \max_i \frac{\|\nabla L(x_i)-\nabla L(y_i)\|_*}{\|x_i-y_i\|},
+
+    a lower estimate of the smoothness constant :math:`H` (Definition ``def-smoothness``): it
+    may never exceed a valid :math:`H`, and reaches it on pairs whose difference is a maximiser.
+
+    Args:
+        grad_fn: :math:`x\mapsto\nabla L(x)`.
+        norm: the norm of the displacements (the dual norm measures the gradients).
+        xs, ys: points, shape ``(n, d)`` or ``(d,)`` (broadcast against the other), with
+            :math:`x_i\ne y_i`.
+
+    >>> quad = ConvexQuadratic(np.diag([1.0, 4.0]), np.zeros(2))
+    >>> observed_smoothness(quad.grad, "l2", np.zeros(2), np.eye(2))
+    4.0
+    """
+    norm = get_norm(norm)
+    xs = validation.finite_array("xs", xs, min_ndim=1)
+    ys = validation.finite_array("ys", ys, min_ndim=1)
+    if xs.shape[-1] != ys.shape[-1]:
+        raise ValueError(f"xs and ys must be points of one space, got shapes {xs.shape}, {ys.shape}")
+    xs, ys = np.broadcast_arrays(np.atleast_2d(xs), np.atleast_2d(ys))
+    return max(norm.dual(grad_fn(x) - grad_fn(y)) / norm.value(x - y) for x, y in zip(xs, ys))
 
 
 class _PsdCurvatureProblem:
@@ -147,8 +178,8 @@ class ConvexQuadratic(_PsdCurvatureProblem):
     """
 
     def __init__(self, hessian, center):
-        a = np.asarray(hessian, dtype=float)
-        c = np.asarray(center, dtype=float)
+        a = validation.finite_array("hessian", hessian)
+        c = validation.finite_array("center", center)
         if a.ndim != 2 or a.shape[0] != a.shape[1] or c.shape != (a.shape[0],):
             raise ValueError(f"hessian must be d x d and center length d, got {a.shape}, {c.shape}")
         if not np.allclose(a, a.T, atol=1e-12 * max(1.0, np.abs(a).max())):
@@ -167,8 +198,10 @@ class ConvexQuadratic(_PsdCurvatureProblem):
         :math:`H_2\le1` and the condition number is at most ``condition``; a bounded condition
         number keeps the cvxpy reference accurate), and :math:`c\sim\mathcal N(0,
         \text{center\_scale}^2 I)`."""
-        if not condition >= 1.0:
-            raise ValueError(f"condition must be >= 1, got condition={condition!r}")
+        if not (validation.real("condition", condition) >= 1.0 and np.isfinite(condition)):
+            raise ValueError(f"condition must be finite and >= 1, got condition={condition!r}")
+        dim = validation.positive_int("dim", dim)
+        center_scale = validation.nonneg_finite("center_scale", center_scale)
         q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
         q = q * np.sign(np.diag(r))  # Haar measure on the orthogonal group
         w = np.exp(rng.uniform(-np.log(condition), 0.0, size=dim))
@@ -176,12 +209,12 @@ class ConvexQuadratic(_PsdCurvatureProblem):
 
     def loss(self, x) -> float:
         r""":math:`\tfrac12(x-c)^\top A(x-c)`."""
-        r = np.asarray(x, dtype=float) - self.center
+        r = validation.vector("x", x, self.dim) - self.center
         return float(0.5 * r @ self.hessian @ r)
 
     def grad(self, x) -> np.ndarray:
         r""":math:`A(x-c)`."""
-        return self.hessian @ (np.asarray(x, dtype=float) - self.center)
+        return self.hessian @ (validation.vector("x", x, self.dim) - self.center)
 
 
 class LogisticRegression(_PsdCurvatureProblem):
@@ -190,8 +223,11 @@ class LogisticRegression(_PsdCurvatureProblem):
 
     Derivatives, with :math:`\sigma(s)=1/(1+e^{-s})` and margins :math:`m_i = y_ia_i^\top x`:
 
-    .. math::  \nabla L(x) = -\tfrac1n\sum_i \sigma(-m_i)\,y_i a_i, \qquad
-               \nabla^2L(x)=\tfrac1n\sum_i\sigma(m_i)\sigma(-m_i)\,a_ia_i^\top
+    .. math::
+
+        \nabla L(x) = -\tfrac1n\sum_i \sigma(-m_i)\,y_i a_i,
+
+        \nabla^2L(x)=\tfrac1n\sum_i\sigma(m_i)\sigma(-m_i)\,a_ia_i^\top
                \preceq \tfrac1{4n}A^\top A =: M,
 
     since :math:`\sigma(s)\sigma(-s)\le 1/4`. Hence :math:`H = \|M\|_{p\to q}` is a valid smoothness
@@ -204,8 +240,8 @@ class LogisticRegression(_PsdCurvatureProblem):
     """
 
     def __init__(self, features, labels):
-        a = np.asarray(features, dtype=float)
-        y = np.asarray(labels, dtype=float)
+        a = validation.finite_array("features", features)
+        y = validation.finite_array("labels", labels)
         if a.ndim != 2 or y.shape != (a.shape[0],):
             raise ValueError(f"features must be n x d and labels length n, got {a.shape}, {y.shape}")
         if not np.all(np.abs(y) == 1.0):
@@ -217,6 +253,9 @@ class LogisticRegression(_PsdCurvatureProblem):
     def random(cls, n_samples: int, dim: int, rng: np.random.Generator, noise: float = 0.5):
         """Gaussian features, labels from a random linear teacher with label noise (so the data
         need not be separable and the unconstrained minimiser is usually finite)."""
+        n_samples = validation.positive_int("n_samples", n_samples)
+        dim = validation.positive_int("dim", dim)
+        noise = validation.nonneg_finite("noise", noise)
         a = rng.normal(size=(n_samples, dim))
         teacher = rng.normal(size=dim)
         y = np.sign(a @ teacher + noise * np.sqrt(dim) * rng.normal(size=n_samples))
@@ -225,12 +264,12 @@ class LogisticRegression(_PsdCurvatureProblem):
 
     def loss(self, x) -> float:
         r""":math:`\frac1n\sum_i\log(1+e^{-m_i})`, evaluated stably as ``logaddexp(0, -m)``."""
-        margins = self.labels * (self.features @ np.asarray(x, dtype=float))
+        margins = self.labels * (self.features @ validation.vector("x", x, self.dim))
         return float(np.mean(np.logaddexp(0.0, -margins)))
 
     def grad(self, x) -> np.ndarray:
         r""":math:`-\frac1n A^\top\big(y\odot\sigma(-m)\big)`."""
-        margins = self.labels * (self.features @ np.asarray(x, dtype=float))
+        margins = self.labels * (self.features @ validation.vector("x", x, self.dim))
         return -self.features.T @ (self.labels * expit(-margins)) / self.features.shape[0]
 
 
@@ -252,11 +291,11 @@ class SeparableQuadratic:
     """
 
     def __init__(self, target, curvatures=None):
-        self.target = np.asarray(target, dtype=float)
+        self.target = validation.finite_array("target", target, ndim=1)
         d = self.target.shape[0]
         if curvatures is None:
             curvatures = 1.0 / np.arange(1, d + 1) ** 2
-        self.curvatures = np.asarray(curvatures, dtype=float)
+        self.curvatures = validation.finite_array("curvatures", curvatures)
         if self.curvatures.shape != (d,) or np.any(self.curvatures < 0):
             raise ValueError("curvatures must be a nonnegative vector of the target's length")
 
@@ -266,11 +305,12 @@ class SeparableQuadratic:
 
     def loss(self, x) -> float:
         r""":math:`\tfrac12\sum_i h_i(x_i-x^\star_i)^2`."""
-        return float(0.5 * np.sum(self.curvatures * (np.asarray(x, dtype=float) - self.target) ** 2))
+        residual = validation.vector("x", x, self.dim) - self.target
+        return float(0.5 * np.sum(self.curvatures * residual ** 2))
 
     def grad(self, x) -> np.ndarray:
-        r""":math:`h\odot(x-x^\star)`."""
-        return self.curvatures * (np.asarray(x, dtype=float) - self.target)
+        r""":math:`h\odot(x-x^\star)`; also for a stack of points, shape ``(..., d)`` (separable)."""
+        return self.curvatures * (validation.vector("x", x, self.dim, batch=True) - self.target)
 
     def smoothness(self, norm) -> float:
         """Exact smoothness of the diagonal quadratic w.r.t. ``norm`` (see the class docstring)."""
@@ -292,83 +332,37 @@ class SeparableQuadratic:
         return self.target
 
 
-def eq3_problem(dim: int, n_fixed: int, rng: np.random.Generator) -> SeparableQuadratic:
+def box_target_quadratic(dim: int, n_fixed: int, rng: np.random.Generator) -> SeparableQuadratic:
     r"""The instance of Section 5.2: Eq. 3 with :math:`x^\star_i = 1` for :math:`i\le` ``n_fixed``
     and :math:`x^\star_i\sim U[-1,1]` otherwise, so :math:`\|x^\star\|_\infty = 1` (if ``n_fixed >= 1``)
     while :math:`\|x^\star\|_2^2\approx n_{\rm fixed} + (d-n_{\rm fixed})/3` grows like ``d``.
 
-    >>> p = eq3_problem(4, 2, np.random.default_rng(0))
+    >>> p = box_target_quadratic(4, 2, np.random.default_rng(0))
     >>> p.target[:2], bool(np.max(np.abs(p.target)) == 1.0)
     (array([1., 1.]), True)
     """
-    if not (isinstance(dim, (int, np.integer)) and dim >= 1):
-        raise ValueError(f"dim must be an integer >= 1, got dim={dim!r}")
-    if not (0 <= n_fixed <= dim):
+    dim = validation.positive_int("dim", dim)
+    if not (isinstance(n_fixed, (int, np.integer)) and 0 <= n_fixed <= dim):
         raise ValueError(f"n_fixed must lie in [0, dim], got n_fixed={n_fixed!r}")
     target = np.concatenate([np.ones(n_fixed), rng.uniform(-1.0, 1.0, size=dim - n_fixed)])
     return SeparableQuadratic(target)
 
 
+def _loss_curves():
+    from .steepest import loss_curves  # imported lazily: problems holds no algorithms
 
-#: The six methods of Section 5.2 / Figure 3, in plotting order.
-FIGURE3_METHODS = ("sd-l2", "nsd-l2", "nsd-wd-l2", "sd-linf", "nsd-linf", "nsd-wd-linf")
-
-
-def _unit_direction(grad: np.ndarray, norm: str) -> np.ndarray:
-    """Steepest direction of Lemma 2.2 for l2 (g/||g||_2) and linf (sign g), as in ``norms``."""
-    if norm == "linf":
-        return np.sign(grad)
-    size = np.linalg.norm(grad)
-    return grad / size if size > 0 else np.zeros_like(grad)
+    return loss_curves
 
 
-def figure3_runs(problem, x0, steps: int, methods=FIGURE3_METHODS) -> dict:
-    r"""Loss curves :math:`L(x_t)`, :math:`t=0..T`, of the six methods of Section 5.2 from one ``x0``.
+def _loss_curve_methods():
+    from .steepest import LOSS_CURVE_METHODS
 
-    For each norm :math:`\|\cdot\|\in\{\ell_2,\ell_\infty\}`, with :math:`H` the problem's smoothness
-    and :math:`\lambda = 1/\|x^\star\|` (the smallest decay that keeps the target feasible):
+    return LOSS_CURVE_METHODS
 
-    * ``sd-<norm>``: Eq. 2 without decay, constant step :math:`1/H`:
-      :math:`x_t = x_{t-1} - \tfrac1H\|g\|_*\Delta_t` (gradient descent for ``l2``,
-      :math:`\|g\|_1\operatorname{sign}g/H` for ``linf``);
-    * ``nsd-<norm>``: Eq. 1 without decay, :math:`\eta_t = 2/(\lambda(t+1))`;
-    * ``nsd-wd-<norm>``: Eq. 1 with decay :math:`\lambda` and the same :math:`\eta_t` (Theorem 3.5).
 
-    The updates are the closed forms of :func:`implicit_bias.steepest.nsd_wd_step` and
-    :func:`~implicit_bias.steepest.steepest_descent_step` written without per-step validation (about
-    five times faster; ``tests/test_problems.py`` checks they give the same iterates) and only the
-    losses are kept, so ``d = 10^4`` costs little memory.
-
-    Args:
-        problem: a :class:`SeparableQuadratic` (its ``target`` defines :math:`\lambda`).
-        x0: the common initialisation.
-        steps: the horizon :math:`T`.
-        methods: a subset of :data:`FIGURE3_METHODS`.
-
-    Returns:
-        ``{method: array of shape (T + 1,)}``.
-    """
-    x0 = np.asarray(x0, dtype=float)
-    curves = {}
-    for method in methods:
-        if method not in FIGURE3_METHODS:
-            raise ValueError(f"method must be one of {FIGURE3_METHODS}, got method={method!r}")
-        kind, norm = method.rsplit("-", 1)
-        norm_of_target = np.linalg.norm(problem.target) if norm == "l2" else np.abs(problem.target).max()
-        decay = 1.0 / norm_of_target
-        smooth = problem.smoothness(norm)
-        dual = (lambda g: np.abs(g).sum()) if norm == "linf" else np.linalg.norm
-        x = x0.copy()
-        losses = np.empty(steps + 1)
-        losses[0] = problem.loss(x)
-        for t in range(1, steps + 1):
-            g = problem.grad(x)
-            direction = _unit_direction(g, norm)
-            if kind == "sd":  # eq-2, no decay, lr = 1/H
-                x = x - dual(g) * direction / smooth
-            else:             # eq-1, lr = 2/(lambda (t+1)), decay lambda or 0
-                lr = 2.0 / (decay * (t + 1))
-                x = (1.0 - (lr * decay if kind == "nsd-wd" else 0.0)) * x - lr * direction
-            losses[t] = problem.loss(x)
-        curves[method] = losses
-    return curves
+# Old names, kept for code written against earlier versions; they warn with a DeprecationWarning.
+__getattr__ = deprecated_names(__name__, {
+    "eq3_problem": ("box_target_quadratic", lambda: box_target_quadratic),
+    "figure3_runs": ("implicit_bias.steepest.loss_curves", _loss_curves),
+    "FIGURE3_METHODS": ("implicit_bias.steepest.LOSS_CURVE_METHODS", _loss_curve_methods),
+})

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import validation
+from .kkt import frank_wolfe_gap
 from .norms import get_norm
 from .problems import ConvexQuadratic, LogisticRegression, SeparableQuadratic
 
@@ -127,9 +129,7 @@ def constrained_minimum(problem, radius: float, norm, solver: str = "CLARABEL",
     """
     import cvxpy as cp
 
-    radius = float(radius)
-    if not (radius > 0.0 and np.isfinite(radius)):
-        raise ValueError(f"radius must be finite and > 0, got radius={radius!r}")
+    radius = validation.positive_finite("radius", radius)
     x = cp.Variable(problem.dim)
     program = cp.Problem(cp.Minimize(cvxpy_loss(problem, x)), [_norm_atom(norm, x) <= radius])
     # Interior-point methods on exponential cones (logistic loss) can stall a little above a very
@@ -159,7 +159,8 @@ def constrained_minimum(problem, radius: float, norm, solver: str = "CLARABEL",
     if size > radius:  # round-off outside the ball: rescale so that `loss` is a feasible value
         x_star = x_star * (radius / size)
     grad = problem.grad(x_star)
-    fw_gap = max(0.0, float(grad @ (x_star - norm.lmo(grad, radius))))
+    # <g, x - lmo(g, r)> = <g, x> + r ||g||_*: the gap of Lemma 3.8 with lambda = 1/r
+    fw_gap = max(0.0, frank_wolfe_gap(x_star, grad, 1.0 / radius, norm))
     loss = problem.loss(x_star)
     return ConstrainedMinimum(x=x_star, loss=loss, fw_gap=fw_gap, lower_bound=loss - fw_gap,
                               solver_value=float(program.value), constraint_violation=violation,

@@ -12,47 +12,37 @@ Lemma 2.2:
 
 Theorem 3.2: with :math:`r = 1/\lambda` and :math:`\gamma_t = \lambda\eta_t` the first and the third
 coincide.
+
+The three step functions take ``(x, grad, step, <decay or radius>, norm)`` in this order, and the
+three runners share one signature, ``run_*(grad_fn, x0, lrs, *, ...)``: the number of steps is
+``len(lrs)``, and they return a :class:`~implicit_bias.history.History`.
+:func:`loss_curves` runs the six methods of the paper's Section 5.2 (its Figure 3).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
 import numpy as np
 
-from .norms import LpNorm, get_norm
+from . import validation
+from ._compat import deprecated_names
+from .history import History, learning_rates
+from .norms import get_norm
 
 __all__ = [
     "nsd_wd_step",
     "steepest_descent_step",
     "frank_wolfe_step",
-    "Trajectory",
     "run_nsd_wd",
     "run_steepest_descent",
     "run_frank_wolfe",
-    "constant_schedule",
-    "frank_wolfe_schedule",
+    "frank_wolfe_lrs",
+    "LOSS_CURVE_METHODS",
+    "loss_curves",
 ]
 
 GradFn = Callable[[np.ndarray], np.ndarray]
-Schedule = "Callable[[int], float] | Sequence[float]"
-
-
-def _check_nonneg(name: str, value: float) -> float:
-    value = float(value)
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be finite and >= 0, got {name}={value!r}")
-    return value
-
-
-def _check_decay_product(lr: float, weight_decay: float) -> None:
-    if lr * weight_decay > 1.0:
-        raise ValueError(
-            f"lr * weight_decay must be <= 1 (got lr={lr!r}, weight_decay={weight_decay!r}, "
-            f"product {lr * weight_decay!r}): a larger step flips the sign of the decay factor"
-        )
 
 
 def nsd_wd_step(x, grad, lr: float, weight_decay: float, norm) -> np.ndarray:
@@ -60,7 +50,7 @@ def nsd_wd_step(x, grad, lr: float, weight_decay: float, norm) -> np.ndarray:
 
     Args:
         x: current iterate :math:`x_{t-1}`.
-        grad: :math:`\nabla L(x_{t-1})`.
+        grad: :math:`\nabla L(x_{t-1})`, same shape as ``x``.
         lr: :math:`\eta_t \ge 0`.
         weight_decay: :math:`\lambda \ge 0`, with :math:`\lambda\eta_t \le 1`.
         norm: a name accepted by :func:`~implicit_bias.norms.get_norm` or an ``LpNorm``.
@@ -71,128 +61,146 @@ def nsd_wd_step(x, grad, lr: float, weight_decay: float, norm) -> np.ndarray:
     >>> nsd_wd_step(np.array([1.0, -2.0]), np.array([3.0, 0.5]), 0.1, 1.0, "linf")
     array([ 0.8, -1.9])
     """
-    lr = _check_nonneg("lr", lr)
-    weight_decay = _check_nonneg("weight_decay", weight_decay)
-    _check_decay_product(lr, weight_decay)
-    x = np.asarray(x, dtype=float)
-    direction = get_norm(norm).steepest_direction(grad)
+    decay = validation.decay_factor(lr, weight_decay)
+    x, grad = validation.point_and_gradient(x, grad)
     # eq-1: x <- (1 - lr*wd) * x - lr * Delta
-    return (1.0 - lr * weight_decay) * x - lr * direction
+    return decay * x - float(lr) * get_norm(norm).steepest_direction(grad)
 
 
-def steepest_descent_step(x, grad, lr: float, norm, weight_decay: float = 0.0) -> np.ndarray:
+def steepest_descent_step(x, grad, lr: float, weight_decay: float, norm) -> np.ndarray:
     r"""One unnormalised steepest-descent step, Eq. (2):
     :math:`x \leftarrow (1-\lambda\eta)x - \eta\|g\|_*\Delta`.
 
     :math:`-\|g\|_*\Delta` minimises :math:`\langle g, d\rangle + \tfrac12\|d\|^2`; for ``l2`` this is
-    gradient descent, for ``linf`` it is :math:`-\|g\|_1\operatorname{sign}(g)`.
+    gradient descent, for ``linf`` it is :math:`-\|g\|_1\operatorname{sign}(g)`.  Arguments as in
+    :func:`nsd_wd_step` (``weight_decay=0`` is plain steepest descent).
+
+    >>> steepest_descent_step(np.zeros(2), np.array([3.0, -1.0]), 0.5, 0.0, "linf")
+    array([-2.,  2.])
     """
-    lr = _check_nonneg("lr", lr)
-    weight_decay = _check_nonneg("weight_decay", weight_decay)
-    _check_decay_product(lr, weight_decay)
+    decay = validation.decay_factor(lr, weight_decay)
+    x, grad = validation.point_and_gradient(x, grad)
     norm = get_norm(norm)
-    x = np.asarray(x, dtype=float)
-    direction = norm.dual(grad) * norm.steepest_direction(grad)
     # eq-2: x <- (1 - lr*wd) * x - lr * ||g||_* Delta
-    return (1.0 - lr * weight_decay) * x - lr * direction
+    return decay * x - float(lr) * (norm.dual(grad) * norm.steepest_direction(grad))
 
 
 def frank_wolfe_step(x, grad, step_size: float, radius: float, norm) -> np.ndarray:
     r"""One Frank--Wolfe step (Algorithm 2) on the ball :math:`\{\|x\|\le r\}`:
     :math:`x \leftarrow (1-\gamma)x + \gamma\,\mathrm{lmo}(g, r)`, with :math:`\gamma\in[0,1]`.
+
+    >>> frank_wolfe_step(np.zeros(2), np.array([3.0, -1.0]), 0.5, 2.0, "linf")
+    array([-1.,  1.])
     """
-    step_size = float(step_size)
-    if not (0.0 <= step_size <= 1.0):
-        raise ValueError(f"step_size must lie in [0, 1], got step_size={step_size!r}")
-    radius = _check_nonneg("radius", radius)
-    x = np.asarray(x, dtype=float)
-    vertex = get_norm(norm).lmo(grad, radius)
-    return (1.0 - step_size) * x + step_size * vertex
+    step_size = validation.unit_interval("step_size", step_size, closed=True)
+    radius = validation.nonneg_finite("radius", radius)
+    x, grad = validation.point_and_gradient(x, grad)
+    return (1.0 - step_size) * x + step_size * get_norm(norm).lmo(grad, radius)
 
 
-@dataclass
-class Trajectory:
-    """Iterates of a run: ``xs[t]`` is :math:`x_t` (``xs[0] = x0``), ``lrs[t-1]`` is :math:`\\eta_t`.
+def frank_wolfe_lrs(weight_decay: float, steps: int) -> np.ndarray:
+    r"""The learning rates of Theorem 3.5, :math:`\eta_t = 2/(\lambda(t+1))`, :math:`t=1..T`
+    (Frank--Wolfe step :math:`\gamma_t = \lambda\eta_t = 2/(t+1)`).
 
-    ``losses[t]`` is :math:`L(x_t)` when a loss function was given, else empty.
+    >>> frank_wolfe_lrs(2.0, 3)
+    array([0.5       , 0.33333333, 0.25      ])
     """
-
-    xs: np.ndarray
-    lrs: np.ndarray
-    losses: np.ndarray = field(default_factory=lambda: np.empty(0))
-
-    @property
-    def final(self) -> np.ndarray:
-        return self.xs[-1]
-
-    def norms(self, norm) -> np.ndarray:
-        """:math:`\\|x_t\\|` along the run."""
-        norm = get_norm(norm)
-        return np.array([norm.value(x) for x in self.xs])
-
-
-def constant_schedule(lr: float) -> Callable[[int], float]:
-    """:math:`\\eta_t = \\text{lr}` for every step :math:`t \\ge 1`."""
-    lr = _check_nonneg("lr", lr)
-    return lambda t: lr
-
-
-def frank_wolfe_schedule(weight_decay: float) -> Callable[[int], float]:
-    r"""The schedule of Theorem 3.5, :math:`\eta_t = 2/(\lambda(t+1))`, :math:`t\ge1`
-    (Frank--Wolfe step :math:`\gamma_t = \lambda\eta_t = 2/(t+1)`)."""
-    weight_decay = float(weight_decay)
-    if not weight_decay > 0.0:
-        raise ValueError(f"weight_decay must be > 0, got weight_decay={weight_decay!r}")
-    return lambda t: 2.0 / (weight_decay * (t + 1))
-
-
-def _lr_sequence(schedule, steps: int) -> np.ndarray:
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got steps={steps!r}")
-    if callable(schedule):
-        lrs = np.array([schedule(t) for t in range(1, steps + 1)], dtype=float)
-    else:
-        lrs = np.asarray(list(schedule), dtype=float)
-        if lrs.shape[0] < steps:
-            raise ValueError(f"schedule has {lrs.shape[0]} learning rates, fewer than steps={steps}")
-        lrs = lrs[:steps]
-    return lrs
+    weight_decay = validation.positive_finite("weight_decay", weight_decay)
+    steps = validation.nonneg_int("steps", steps)
+    return 2.0 / (weight_decay * (np.arange(1, steps + 1) + 1.0))
 
 
 def _run(step: Callable[[np.ndarray, np.ndarray, float], np.ndarray], grad_fn: GradFn, x0,
-         schedule, steps: int, loss_fn: "Callable[[np.ndarray], float] | None") -> Trajectory:
-    lrs = _lr_sequence(schedule, steps)
-    x = np.array(x0, dtype=float)
-    xs = np.empty((steps + 1,) + x.shape)
+         lrs, loss_fn: "Callable[[np.ndarray], float] | None", lrs_name: str = "lrs") -> History:
+    lrs = learning_rates(lrs, lrs_name)
+    x = validation.finite_array("x0", x0).copy()
+    xs = np.empty((lrs.shape[0] + 1,) + x.shape)
     xs[0] = x
-    for t in range(1, steps + 1):
-        x = step(x, grad_fn(x), lrs[t - 1])
+    for t, lr in enumerate(lrs, start=1):
+        x = step(x, grad_fn(x), lr)
         xs[t] = x
     losses = np.array([loss_fn(x) for x in xs]) if loss_fn is not None else np.empty(0)
-    return Trajectory(xs=xs, lrs=lrs, losses=losses)
+    return History(xs=xs, lrs=lrs, losses=losses)
 
 
-def run_nsd_wd(grad_fn: GradFn, x0, schedule, steps: int, weight_decay: float, norm,
-               loss_fn=None) -> Trajectory:
-    """Run NSD-WD (Eq. 1) for ``steps`` steps; ``schedule`` is a callable ``t -> eta_t``
-    (``t = 1, 2, ...``) or a sequence of learning rates."""
+def run_nsd_wd(grad_fn: GradFn, x0, lrs, *, weight_decay: float, norm, loss_fn=None) -> History:
+    r"""Run NSD-WD (Eq. 1) with learning rates ``lrs`` (:math:`\eta_1..\eta_T`, one step each)."""
     norm = get_norm(norm)
-    return _run(lambda x, g, lr: nsd_wd_step(x, g, lr, weight_decay, norm),
-                grad_fn, x0, schedule, steps, loss_fn)
+    return _run(lambda x, g, lr: nsd_wd_step(x, g, lr, weight_decay, norm), grad_fn, x0, lrs,
+                loss_fn)
 
 
-def run_steepest_descent(grad_fn: GradFn, x0, schedule, steps: int, norm,
-                         weight_decay: float = 0.0, loss_fn=None) -> Trajectory:
-    """Run unnormalised steepest descent (Eq. 2) for ``steps`` steps."""
+def run_steepest_descent(grad_fn: GradFn, x0, lrs, *, weight_decay: float = 0.0, norm,
+                         loss_fn=None) -> History:
+    """Run unnormalised steepest descent (Eq. 2) with learning rates ``lrs``."""
     norm = get_norm(norm)
-    return _run(lambda x, g, lr: steepest_descent_step(x, g, lr, norm, weight_decay),
-                grad_fn, x0, schedule, steps, loss_fn)
+    return _run(lambda x, g, lr: steepest_descent_step(x, g, lr, weight_decay, norm), grad_fn, x0,
+                lrs, loss_fn)
 
 
-def run_frank_wolfe(grad_fn: GradFn, x0, step_sizes, steps: int, radius: float, norm,
-                    loss_fn=None) -> Trajectory:
-    """Run Frank--Wolfe (Algorithm 2); ``step_sizes`` gives :math:`\\gamma_t` as a callable or a
-    sequence.  The returned ``lrs`` field holds the step sizes :math:`\\gamma_t`."""
+def run_frank_wolfe(grad_fn: GradFn, x0, step_sizes, *, radius: float, norm,
+                    loss_fn=None) -> History:
+    r"""Run Frank--Wolfe (Algorithm 2) with step sizes ``step_sizes`` (:math:`\gamma_t\in[0,1]`);
+    the returned ``lrs`` field holds the :math:`\gamma_t`."""
     norm = get_norm(norm)
-    return _run(lambda x, g, gamma: frank_wolfe_step(x, g, gamma, radius, norm),
-                grad_fn, x0, step_sizes, steps, loss_fn)
+    return _run(lambda x, g, gamma: frank_wolfe_step(x, g, gamma, radius, norm), grad_fn, x0,
+                step_sizes, loss_fn, "step_sizes")
+
+
+#: The six methods of the paper's Section 5.2 (its Figure 3), in plotting order.
+LOSS_CURVE_METHODS = ("sd-l2", "nsd-l2", "nsd-wd-l2", "sd-linf", "nsd-linf", "nsd-wd-linf")
+
+
+def _loss_curve(problem, x0: np.ndarray, steps: int, method: str) -> np.ndarray:
+    """L(x_t), t = 0..T, of one method of :data:`LOSS_CURVE_METHODS` (only losses are kept)."""
+    kind, name = method.rsplit("-", 1)
+    norm = get_norm(name)
+    decay = 1.0 / norm.value(problem.target)  # the smallest lambda that keeps the target feasible
+    if kind == "sd":  # eq-2, no decay, lr = 1/H
+        lr_sd = 1.0 / problem.smoothness(name)
+        step = lambda x, g, lr: steepest_descent_step(x, g, lr_sd, 0.0, norm)
+    else:             # eq-1, lr = 2/(lambda (t+1)), decay lambda (nsd-wd) or 0 (nsd)
+        weight_decay = decay if kind == "nsd-wd" else 0.0
+        step = lambda x, g, lr: nsd_wd_step(x, g, lr, weight_decay, norm)
+    x, losses = x0.copy(), np.empty(steps + 1)
+    losses[0] = problem.loss(x)
+    for t, lr in enumerate(frank_wolfe_lrs(decay, steps), start=1):
+        x = step(x, problem.grad(x), lr)
+        losses[t] = problem.loss(x)
+    return losses
+
+
+def loss_curves(problem, x0, steps: int, methods=LOSS_CURVE_METHODS) -> dict:
+    r"""Loss curves :math:`L(x_t)`, :math:`t=0..T`, of the six methods of Section 5.2 from one ``x0``.
+
+    For each norm :math:`\|\cdot\|\in\{\ell_2,\ell_\infty\}`, with :math:`H` the problem's smoothness
+    and :math:`\lambda = 1/\|x^\star\|` (the smallest decay that keeps the target feasible):
+
+    * ``sd-<norm>``: Eq. 2 without decay, constant step :math:`1/H`:
+      :math:`x_t = x_{t-1} - \tfrac1H\|g\|_*\Delta_t` (gradient descent for ``l2``,
+      :math:`\|g\|_1\operatorname{sign}g/H` for ``linf``);
+    * ``nsd-<norm>``: Eq. 1 without decay, :math:`\eta_t = 2/(\lambda(t+1))`;
+    * ``nsd-wd-<norm>``: Eq. 1 with decay :math:`\lambda` and the same :math:`\eta_t` (Theorem 3.5).
+
+    Only the losses are kept, so ``d = 10^4`` costs little memory.
+
+    Args:
+        problem: a :class:`~implicit_bias.problems.SeparableQuadratic` (its ``target`` defines
+            :math:`\lambda`).
+        x0: the common initialisation.
+        steps: the horizon :math:`T`.
+        methods: a subset of :data:`LOSS_CURVE_METHODS`.
+
+    Returns:
+        ``{method: array of shape (T + 1,)}``.
+    """
+    x0 = validation.finite_array("x0", x0, ndim=1)
+    steps = validation.nonneg_int("steps", steps)
+    for method in methods:
+        if method not in LOSS_CURVE_METHODS:
+            raise ValueError(f"method must be one of {LOSS_CURVE_METHODS}, got method={method!r}")
+    return {method: _loss_curve(problem, x0, steps, method) for method in methods}
+
+
+# Old names, kept for code written against earlier versions; they warn with a DeprecationWarning.
+__getattr__ = deprecated_names(__name__, {"Trajectory": ("History", lambda: History)})

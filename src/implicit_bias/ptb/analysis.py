@@ -1,4 +1,8 @@
-r"""Reading PTB results, the Lemma 4.3 prediction for a run, and the ‖x‖∞ figures.
+r"""The Lemma 4.3 prediction for a PTB run, the ‖x‖∞ figures and the runs table.
+
+Results are read by :mod:`.results` (:class:`~.results.Run`, :func:`~.results.load_runs`, both
+re-exported here); like it, this module needs neither torch nor a plotting backend (the
+command line chooses one).
 
 :func:`lemma_4_3_linf_bound` evaluates bound (5) of Lemma 4.3 (our derived form, chapter
 ``ch-adam-bounds``) for the whole parameter vector:
@@ -20,16 +24,13 @@ It applies to AdamW only (without bias correction); Adam and Adam-ℓ2 have no s
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from .. import bounds
-from .trainer import read_metrics
+from .results import Run, load_runs
 
-__all__ = ["lemma_4_3_linf_bound", "load_runs", "plot_linf", "run_prediction", "Run"]
+__all__ = ["lemma_4_3_linf_bound", "plot_linf", "run_prediction"]  # Run, load_runs: see results
 
 
 def lemma_4_3_linf_bound(lr: float, weight_decay: float, beta1: float, beta2: float, t: int,
@@ -47,31 +48,6 @@ def lemma_4_3_linf_bound(lr: float, weight_decay: float, beta1: float, beta2: fl
     return q_t * x0_linf + float(rest)
 
 
-class Run:
-    """A finished run: ``config``, ``summary``, ``timing`` (from ``run.json``) and ``metrics``."""
-
-    def __init__(self, directory):
-        self.dir = Path(directory)
-        info = json.loads((self.dir / "run.json").read_text())
-        self.info = info
-        self.config, self.summary, self.timing = info["config"], info["summary"], info["timing"]
-        self.label = info["label"]
-        self.metrics = read_metrics(self.dir / "metrics.csv")
-        tensors = self.dir / "tensor_linf.csv"
-        self.tensor_linf = read_metrics(tensors) if tensors.is_file() else None
-
-    @property
-    def family(self) -> str:
-        """``adamw``, ``adam``, ``adam-l2`` or ``adam-l2-sum`` (the plotting colour key)."""
-        opt = self.config["optimizer"]
-        if opt == "adam-l2" and self.config["loss_reduction"] == "sum":
-            return "adam-l2-sum"
-        return opt
-
-    def __repr__(self) -> str:
-        return f"Run({self.label!r})"
-
-
 def run_prediction(run: Run) -> float:
     """Lemma 4.3's bound on the run's final ‖x‖∞ (NaN unless AdamW without bias correction)."""
     c = run.config
@@ -80,17 +56,6 @@ def run_prediction(run: Run) -> float:
     return lemma_4_3_linf_bound(c["lr"], c["weight_decay"], c["beta1"], c["beta2"],
                                 run.summary["steps_done"], run.summary["log_v_ratio"],
                                 run.summary["initial_linf"])
-
-
-def load_runs(paths) -> list[Run]:
-    """Every run under the given directories (a directory with ``run.json`` or its parents)."""
-    runs = []
-    for path in paths:
-        path = Path(path)
-        found = [path] if (path / "run.json").is_file() else sorted(
-            p.parent for p in path.glob("*/run.json"))
-        runs.extend(Run(p) for p in found)
-    return runs
 
 
 #: line colour of AdamW per (beta1, beta2); baselines use plotting.OPTIMIZER_COLORS
@@ -152,10 +117,7 @@ def plot_linf_axes(axes, runs, weight_decay: float, zoom_from: int, families=Non
 
 def plot_linf(runs, out_dir, zoom: int | None = None) -> list[Path]:
     """One PNG per λ: ‖x_t‖∞ against t with the 1/λ line, full range and zoom (default: 2nd half)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the backend is the caller's choice (the CLI picks Agg)
 
     from ..plotting import use_book_style
 

@@ -31,16 +31,134 @@ and the default (0.9, 0.999) only.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+import re
+from dataclasses import asdict, dataclass, replace
 
-from .trainer import TrainConfig
+__all__ = ["TrainConfig", "CONFIGS", "BETAS", "WEIGHT_DECAYS", "OPTIMIZERS", "LOSS_REDUCTIONS",
+           "RESUMABLE", "config_differences", "get_config", "sweep_configs"]
 
-__all__ = ["CONFIGS", "BETAS", "WEIGHT_DECAYS", "get_config", "sweep_configs"]
+#: the optimizers a run can use (``--optimizer``)
+OPTIMIZERS = ("adamw", "adam", "adam-l2")
+#: how Adam-ℓ2's loss is reduced over tokens (``--loss-reduction``)
+LOSS_REDUCTIONS = ("mean", "sum")
+#: the settings that may change between a run and its resumption, because they change speed,
+#: memory, logging cadence or the end point, never the arithmetic of the steps already taken
+RESUMABLE = frozenset({"steps", "device", "threads", "micro_batch", "loss_chunk_rows",
+                       "checkpoint_every", "tf32"})
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
-#: (β1, β2): two with β1 = β2, one β1 < β2 meeting Lemma 4.3's condition, PyTorch's default.
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run (the ``cpu`` and ``paper`` presets are :data:`~implicit_bias.ptb.configs.CONFIGS`).
+
+    Data: ``train_tokens`` (first tokens of the training split, own vocabulary; ``None`` = all),
+    ``valid_tokens``, ``seq_len``.  Model: ``d_model``, ``n_heads``, ``d_ff``, ``n_layers``.
+    Optimisation: ``optimizer`` in :data:`~implicit_bias.ptb.configs.OPTIMIZERS`, ``lr`` (η), ``beta1``, ``beta2``,
+    ``eps``, ``weight_decay`` (λ; ignored by ``"adam"``), ``bias_correction``,
+    ``loss_reduction`` in :data:`~implicit_bias.ptb.configs.LOSS_REDUCTIONS`, ``steps``, ``batch_fraction``.
+    Execution: ``micro_batch`` (chunks per forward pass), ``loss_chunk_rows`` (rows of the
+    chunked output layer), ``device``, ``tf32`` (TF32 matrix products on CUDA),
+    ``threads`` (CPU threads, 0 = leave torch's default).
+    Logging: ``eval_every``, ``checkpoint_every``, ``tensor_log_every``.
+
+    This module does not import torch, so that reading results never needs it.
+    """
+
+    name: str = "custom"
+    train_tokens: int | None = None
+    valid_tokens: int | None = None
+    seq_len: int = 35
+    d_model: int = 200
+    n_heads: int = 2
+    d_ff: int = 200
+    n_layers: int = 2
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    beta1: float = 0.99
+    beta2: float = 0.99
+    eps: float = 0.0
+    weight_decay: float = 1.0
+    bias_correction: bool = False
+    loss_reduction: str = "mean"
+    steps: int = 12800
+    batch_fraction: float = 1.0
+    seed: int = 0
+    micro_batch: int = 512
+    loss_chunk_rows: int = 4096
+    device: str = "cpu"
+    tf32: bool = True
+    threads: int = 0
+    eval_every: int = 100
+    checkpoint_every: int = 200
+    tensor_log_every: int = 50
+
+    def validate(self) -> "TrainConfig":
+        """Raise ``ValueError`` naming the parameter and its allowed range; return ``self``."""
+        positive = ("seq_len", "d_model", "n_heads", "d_ff", "n_layers", "micro_batch",
+                    "loss_chunk_rows", "eval_every", "checkpoint_every", "tensor_log_every")
+        checks = [
+            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+            ("loss_reduction", self.loss_reduction in LOSS_REDUCTIONS, f"one of {LOSS_REDUCTIONS}"),
+            ("lr", 0.0 <= self.lr < math.inf, "finite and >= 0"),
+            ("weight_decay", 0.0 <= self.weight_decay < math.inf, "finite and >= 0"),
+            ("eps", 0.0 <= self.eps < math.inf, "finite and >= 0"),
+            ("beta1", 0.0 <= self.beta1 < 1.0, "in [0, 1)"),
+            ("beta2", 0.0 <= self.beta2 < 1.0, "in [0, 1)"),
+            ("steps", self.steps >= 0, ">= 0"),
+            ("batch_fraction", 0.0 < self.batch_fraction <= 1.0, "in (0, 1]"),
+            ("threads", self.threads >= 0, ">= 0 (0: torch's default)"),
+            ("device", bool(_DEVICE.match(str(self.device))), "cpu, cuda or cuda:N"),
+        ] + [(name, getattr(self, name) >= 1, ">= 1") for name in positive]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: must be {allowed}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is invalid: must be a multiple of "
+                             f"n_heads={self.n_heads}")
+        if self.optimizer == "adamw" and self.lr * self.weight_decay > 1.0:
+            # AdamW multiplies x by 1 - λη each step: above 1 the factor is negative and the
+            # iterates flip sign every step instead of decaying (Algorithm 1 needs λη <= 1)
+            raise ValueError(f"lr * weight_decay = {self.lr:g} * {self.weight_decay:g} = "
+                             f"{self.lr * self.weight_decay:g} is invalid: must be <= 1, else the "
+                             f"decay factor 1 - lr * weight_decay is negative and flips the "
+                             f"parameters' signs every step")
+        return self
+
+    @property
+    def effective_weight_decay(self) -> float:
+        """λ as the optimizer sees it (plain Adam has none)."""
+        return 0.0 if self.optimizer == "adam" else self.weight_decay
+
+    def label(self) -> str:
+        """A short run name such as ``adamw_b0.99-0.99_wd1_mean_s0``."""
+        wd = "" if self.optimizer == "adam" else f"_wd{self.weight_decay:g}"
+        red = f"_{self.loss_reduction}" if self.optimizer == "adam-l2" else ""
+        frac = "" if self.batch_fraction == 1.0 else f"_frac{self.batch_fraction:g}"
+        return f"{self.optimizer}_b{self.beta1:g}-{self.beta2:g}{wd}{red}{frac}_s{self.seed}"
+
+    def to_dict(self) -> dict:
+        """The settings as the plain dict stored in ``run.json`` and checkpoints."""
+        return asdict(self)
+
+
+def config_differences(saved: dict, now: dict, ignore=RESUMABLE) -> dict:
+    """``{name: (saved value, current value)}`` for every setting that differs, except ``ignore``.
+
+    >>> config_differences({"lr": 0.01, "steps": 4}, {"lr": 0.1, "steps": 8})
+    {'lr': (0.01, 0.1)}
+    """
+    names = (set(saved) | set(now)) - set(ignore)
+    return {k: (saved.get(k), now.get(k)) for k in sorted(names) if saved.get(k) != now.get(k)}
+
+#: the (β1, β2) of the sweep, two with β1 = β2, one β1 < β2 meeting Lemma 4.3's condition, and
+#: PyTorch's default
 BETAS = ((0.99, 0.99), (0.999, 0.999), (0.9, 0.95), (0.9, 0.999))
+#: the weight decays λ of the sweep
 WEIGHT_DECAYS = (1.0, 2.0)
 
+#: the named configurations (``--config``)
 CONFIGS = {
     "cpu": TrainConfig(
         name="cpu", train_tokens=5000, valid_tokens=3500, d_model=64, n_heads=2, d_ff=64,

@@ -20,21 +20,31 @@ After every step :math:`t` the trainer records ``loss`` :math:`=` mean cross-ent
 attaining it, :math:`\|x_t\|_2`, and every ``eval_every`` steps the validation perplexity.
 It writes ``metrics.csv`` (one row per step, row 0 is :math:`x_0`), ``tensor_linf.csv``
 (:math:`\|\cdot\|_\infty` per tensor every ``tensor_log_every`` steps), ``run.json``
-(configuration, summary, provenance) and ``checkpoint.pt`` (every ``checkpoint_every`` steps;
-model, optimizer, RNG states, step, metrics so far) from which ``resume=True`` continues to
-*identical* metrics.  A non-finite loss stops the run before the step is applied, keeps the last
-good checkpoint and raises :class:`NonFiniteLossError`.
+(configuration, status, summary, timing, provenance), a ``README.md`` on the columns (the format is
+:mod:`.results`) and ``checkpoint.pt`` (every ``checkpoint_every`` steps; model, optimizer, RNG
+states, step, metrics so far) from which ``resume=True`` continues to *identical* metrics.
+
+The pieces: :class:`FullBatchGradient` (chunks, micro-batches, all-reduce), :class:`Recorder`
+(norms, rows, second-moment tracking for Lemma 4.3, summary), :func:`save_checkpoint` /
+:func:`load_checkpoint`, and :class:`Trainer`, which sets them up and runs the loop.
+
+Nothing computed is lost: a run never overwrites a run folder unless asked
+(:class:`RunFolderExists`); any non-finite value (training loss, parameters, validation
+perplexity) stops the run with the files written up to the last finite step and ``run.json``
+marked ``diverged`` (:class:`DivergedError`); Ctrl-C finishes the current step, writes a
+checkpoint and raises :class:`RunInterrupted`.
 """
+
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 import random
+import signal
+import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,97 +52,49 @@ import torch
 import torch.distributed as dist
 
 from ..optim import AdamL2, AdamW
+from . import results
+from .configs import LOSS_REDUCTIONS, OPTIMIZERS, TrainConfig, config_differences
 from .data import load_corpus, make_chunks
 from .model import TransformerLM
+from .results import METRIC_COLUMNS, read_metrics  # noqa: F401  (read_metrics: used by scripts)
 
-__all__ = ["TrainConfig", "Trainer", "NonFiniteLossError", "train", "read_metrics",
-           "OPTIMIZERS", "LOSS_REDUCTIONS"]
-
-OPTIMIZERS = ("adamw", "adam", "adam-l2")
-LOSS_REDUCTIONS = ("mean", "sum")
-METRIC_COLUMNS = ("step", "loss", "linf", "linf_tensor", "l2", "val_ppl")
-
-
-class NonFiniteLossError(RuntimeError):
-    """The full-batch loss became NaN or infinite; the last good checkpoint was kept."""
+# TrainConfig, read_metrics, OPTIMIZERS and LOSS_REDUCTIONS stay importable from here for old
+# callers; they are documented where they live (configs, results).
+__all__ = ["Trainer", "FullBatchGradient", "Recorder", "DivergedError", "NonFiniteLossError",
+           "RunInterrupted", "RunFolderExists", "train", "save_checkpoint", "load_checkpoint"]
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of a run (the ``cpu`` and ``paper`` presets are in :mod:`.configs`).
+class DivergedError(RuntimeError):
+    """A non-finite value stopped the run; ``step``, ``reason``, ``checkpoint_step`` say where.
 
-    Data: ``train_tokens`` (first tokens of the training split, own vocabulary; ``None`` = all),
-    ``valid_tokens``, ``seq_len``.  Model: ``d_model``, ``n_heads``, ``d_ff``, ``n_layers``.
-    Optimisation: ``optimizer`` in :data:`OPTIMIZERS`, ``lr`` (η), ``beta1``, ``beta2``,
-    ``eps``, ``weight_decay`` (λ; ignored by ``"adam"``), ``bias_correction``,
-    ``loss_reduction`` in :data:`LOSS_REDUCTIONS`, ``steps``, ``batch_fraction``.
-    Execution: ``micro_batch`` (chunks per forward pass), ``loss_chunk_rows`` (rows of the
-    chunked output layer), ``device``, ``tf32`` (TF32 matrix products on CUDA),
-    ``threads`` (CPU threads, 0 = leave torch's default).
-    Logging: ``eval_every``, ``checkpoint_every``, ``tensor_log_every``.
+    The run folder holds metrics.csv and run.json (status ``diverged``) up to the last
+    finite step, and the last checkpoint written before, if any.
     """
 
-    name: str = "custom"
-    train_tokens: int | None = None
-    valid_tokens: int | None = None
-    seq_len: int = 35
-    d_model: int = 200
-    n_heads: int = 2
-    d_ff: int = 200
-    n_layers: int = 2
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    beta1: float = 0.99
-    beta2: float = 0.99
-    eps: float = 0.0
-    weight_decay: float = 1.0
-    bias_correction: bool = False
-    loss_reduction: str = "mean"
-    steps: int = 12800
-    batch_fraction: float = 1.0
-    seed: int = 0
-    micro_batch: int = 512
-    loss_chunk_rows: int = 4096
-    device: str = "cpu"
-    tf32: bool = True
-    threads: int = 0
-    eval_every: int = 100
-    checkpoint_every: int = 200
-    tensor_log_every: int = 50
-
-    def validate(self) -> "TrainConfig":
-        """Raise ``ValueError`` naming the parameter and its allowed range; return ``self``."""
-        checks = [
-            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
-            ("loss_reduction", self.loss_reduction in LOSS_REDUCTIONS, f"one of {LOSS_REDUCTIONS}"),
-            ("lr", 0.0 <= self.lr < math.inf, "finite and >= 0"),
-            ("weight_decay", 0.0 <= self.weight_decay < math.inf, "finite and >= 0"),
-            ("eps", 0.0 <= self.eps < math.inf, "finite and >= 0"),
-            ("beta1", 0.0 <= self.beta1 < 1.0, "in [0, 1)"),
-            ("beta2", 0.0 <= self.beta2 < 1.0, "in [0, 1)"),
-            ("steps", self.steps >= 0, ">= 0"),
-            ("batch_fraction", 0.0 < self.batch_fraction <= 1.0, "in (0, 1]"),
-            ("micro_batch", self.micro_batch >= 1, ">= 1"),
-            ("seq_len", self.seq_len >= 1, ">= 1"),
-        ]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: must be {allowed}")
-        return self
-
-    @property
-    def effective_weight_decay(self) -> float:
-        """λ as the optimizer sees it (plain Adam has none)."""
-        return 0.0 if self.optimizer == "adam" else self.weight_decay
-
-    def label(self) -> str:
-        """A short run name such as ``adamw_b0.99-0.99_wd1_mean_s0``."""
-        wd = "" if self.optimizer == "adam" else f"_wd{self.weight_decay:g}"
-        red = f"_{self.loss_reduction}" if self.optimizer == "adam-l2" else ""
-        frac = "" if self.batch_fraction == 1.0 else f"_frac{self.batch_fraction:g}"
-        return f"{self.optimizer}_b{self.beta1:g}-{self.beta2:g}{wd}{red}{frac}_s{self.seed}"
+    def __init__(self, message, step: int, reason: str, checkpoint_step: int | None):
+        super().__init__(message)
+        self.step, self.reason, self.checkpoint_step = step, reason, checkpoint_step
 
 
+NonFiniteLossError = DivergedError  # the former name
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C: ``checkpoint_step`` is the step ``checkpoint.pt`` holds (``None``: none written).
+
+    A ``KeyboardInterrupt``, so that ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, message, checkpoint_step: int | None):
+        super().__init__(message)
+        self.checkpoint_step = checkpoint_step
+
+
+class RunFolderExists(FileExistsError):
+    """The output folder already holds a run, and neither resume nor overwrite was asked."""
+
+
+# ---------- random state ----------
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -155,60 +117,17 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return repr(value)  # shortest round-trip repr: resumed and fresh runs write equal text
-    return str(value)
+# ---------- the full-batch gradient ----------
+class FullBatchGradient:
+    """The exact gradient of the step's objective, over micro-batches, chunks and ranks."""
 
+    def __init__(self, model, inputs, targets, valid_inputs, valid_targets, config: TrainConfig,
+                 rank: int = 0, world: int = 1):
+        self.model, self.config, self.rank, self.world = model, config, rank, world
+        self.inputs, self.targets = inputs, targets
+        self.valid_inputs, self.valid_targets = valid_inputs, valid_targets
+        self.params = [p for _, p in model.named_parameters()]
 
-class Trainer:
-    """One full-batch run.  ``Trainer(config).run(out_dir)``; see the module docstring.
-
-    In a ``torchrun`` job (``WORLD_SIZE > 1``) the process group is initialised here (NCCL on
-    CUDA, gloo on CPU) unless it already is; rank ``r`` of ``W`` takes chunks ``r, r+W, ...``.
-    """
-
-    def __init__(self, config: TrainConfig, data_dir=None, corpus=None, show_progress=True):
-        self.config = config.validate()
-        device = config.device
-        if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # one GPU per torchrun rank
-            torch.cuda.set_device(torch.device(device))
-        self.rank, self.world = _init_distributed(device)
-        self.device = torch.device(device)
-        if config.device.startswith("cuda"):
-            # TF32 matrix products (parameters, gradients, optimizer state stay fp32) unless
-            # tf32=False (strict fp32, ~4x slower on an H200)
-            torch.backends.cuda.matmul.allow_tf32 = config.tf32
-            torch.backends.cudnn.allow_tf32 = config.tf32
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        _seed_everything(config.seed)
-        self.corpus = corpus or load_corpus(data_dir, config.train_tokens, config.valid_tokens)
-        self.inputs, self.targets = make_chunks(self.corpus.train, config.seq_len)
-        self.valid_inputs, self.valid_targets = make_chunks(self.corpus.valid, config.seq_len)
-        if self.device.type != "cpu":  # token ids are small (15 MB at paper scale): keep them on the device
-            self.inputs, self.targets = self.inputs.to(self.device), self.targets.to(self.device)
-            self.valid_inputs = self.valid_inputs.to(self.device)
-            self.valid_targets = self.valid_targets.to(self.device)
-        self.model = TransformerLM(self.corpus.vocab_size, config.d_model, config.n_heads,
-                                   config.d_ff, config.n_layers,
-                                   max_len=max(512, config.seq_len)).to(self.device)
-        self.names = [n for n, _ in self.model.named_parameters()]
-        self.params = [p for _, p in self.model.named_parameters()]
-        opt_cls = AdamW if config.optimizer == "adamw" else AdamL2
-        self.optimizer = opt_cls(self.params, lr=config.lr, betas=(config.beta1, config.beta2),
-                                 eps=config.eps, weight_decay=config.effective_weight_decay,
-                                 bias_correction=config.bias_correction)
-        self.show_progress = show_progress and self.rank == 0
-        self.step = 0
-        self.rows: list[dict] = []
-        self.tensor_rows: list[dict] = []
-        # running max / min over steps of v~ = (sqrt(v) + eps)^2 per coordinate (Lemma 4.3)
-        self.v_max = [torch.zeros_like(p) for p in self.params]
-        self.v_min = [torch.full_like(p, math.inf) for p in self.params]
-
-    # ---------- the full-batch gradient ----------
     def chunk_indices(self, step: int) -> torch.Tensor:
         """Chunks whose loss defines step ``step`` (all, or a seeded random subset), this rank's share."""
         n = self.inputs.shape[0]
@@ -221,11 +140,12 @@ class Trainer:
         return chosen[self.rank:: self.world]
 
     def total_tokens(self, step: int) -> int:
+        """Tokens in step ``step``'s objective, over all ranks (the divisor of the mean loss)."""
         n = self.inputs.shape[0]
         k = n if self.config.batch_fraction >= 1.0 else max(1, round(self.config.batch_fraction * n))
         return k * self.config.seq_len
 
-    def compute_gradient(self, step: int) -> float:
+    def compute(self, step: int) -> float:
         """Set ``p.grad`` to the gradient of the step's objective; return the mean CE at the current x.
 
         Gradients of micro-batch *sums* are accumulated, all-reduced over ranks, and divided
@@ -234,12 +154,11 @@ class Trainer:
         cfg = self.config
         for p in self.params:
             p.grad = torch.zeros_like(p)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.params[0].device)
         idx = self.chunk_indices(step)
         for start in range(0, idx.numel(), cfg.micro_batch):
             sel = idx[start: start + cfg.micro_batch].to(self.inputs.device)
-            x, y = self.inputs[sel], self.targets[sel]
-            part = self.model.loss_sum(x, y, cfg.loss_chunk_rows)
+            part = self.model.loss_sum(self.inputs[sel], self.targets[sel], cfg.loss_chunk_rows)
             part.backward()
             loss_sum += part.detach().double()
         if self.world > 1:
@@ -258,29 +177,72 @@ class Trainer:
 
     @torch.no_grad()
     def validation_perplexity(self) -> float:
-        """exp(mean CE) over the validation chunks."""
+        """exp(mean CE) over the validation chunks; ``inf`` when it overflows a float."""
         total, count = 0.0, 0
         for start in range(0, self.valid_inputs.shape[0], self.config.micro_batch):
             x = self.valid_inputs[start: start + self.config.micro_batch]
             y = self.valid_targets[start: start + self.config.micro_batch]
             total += float(self.model.loss_sum(x, y, self.config.loss_chunk_rows))
             count += y.numel()
-        return math.exp(total / count) if count else math.nan
+        if not count:
+            return math.nan
+        try:
+            return math.exp(total / count)
+        except OverflowError:  # mean CE above ~709: a diverged model, reported as such
+            return math.inf
 
-    # ---------- norms ----------
+
+# ---------- the recorder ----------
+class Recorder:
+    """Per-step rows (loss, norms), per-tensor ℓ∞ norms, and the second-moment range of Lemma 4.3."""
+
+    def __init__(self, names, params, config: TrainConfig):
+        self.names, self.params, self.config = list(names), list(params), config
+        self.rows: list[dict] = []
+        self.tensor_rows: list[dict] = []
+        # running max / min over steps of v~ = (sqrt(v) + eps)^2 per coordinate (Lemma 4.3)
+        self.v_max = [torch.zeros_like(p) for p in self.params]
+        self.v_min = [torch.full_like(p, math.inf) for p in self.params]
+
     @torch.no_grad()
     def norms(self) -> tuple[float, str, float, list[float]]:
-        """(‖x‖∞, name of the tensor attaining it, ‖x‖₂, per-tensor ‖·‖∞)."""
+        """(‖x‖∞, name of the tensor attaining it, ‖x‖₂, per-tensor ‖·‖∞); NaN propagates."""
         per = torch.stack([p.detach().abs().max() for p in self.params]).double().cpu()
         l2 = torch.stack([p.detach().double().pow(2).sum() for p in self.params]).sum().sqrt()
         k = int(torch.argmax(per))
         return float(per[k]), self.names[k], float(l2), per.tolist()
 
+    def needs_validation(self, step: int) -> bool:
+        return step > 0 and (step % self.config.eval_every == 0 or step == self.config.steps)
+
+    def measure(self, step: int, loss: float) -> tuple[dict, list[float]]:
+        """The row of ``step`` (``val_ppl`` still NaN) and the per-tensor norms; nothing is kept yet."""
+        linf, arg, l2, per = self.norms()
+        return dict(step=step, loss=loss, linf=linf, linf_tensor=arg, l2=l2, val_ppl=math.nan), per
+
+    def keep(self, row: dict, per_tensor: list[float]) -> None:
+        """Append a measured (finite) row, and the per-tensor norms when they are due."""
+        self.rows.append(row)
+        step = row["step"]
+        if step % self.config.tensor_log_every == 0 or step == self.config.steps:
+            self.tensor_rows.append(dict(step=step, **dict(zip(self.names, per_tensor))))
+
+    def reopen(self) -> None:
+        """Undo the extras of a last row recorded as final, so an extended run equals a longer one."""
+        if not self.rows:
+            return
+        step = self.rows[-1]["step"]
+        if step % self.config.eval_every:
+            self.rows[-1]["val_ppl"] = math.nan
+        if step % self.config.tensor_log_every and self.tensor_rows \
+                and self.tensor_rows[-1]["step"] == step:
+            self.tensor_rows.pop()
+
     @torch.no_grad()
-    def _track_second_moment(self) -> None:
+    def track_second_moment(self, optimizer) -> None:
         eps = self.config.eps
         for p, vmax, vmin in zip(self.params, self.v_max, self.v_min):
-            v = self.optimizer.state[p]["exp_avg_sq"]
+            v = optimizer.state[p]["exp_avg_sq"]
             v_tilde = (v.sqrt() + eps).square()
             torch.maximum(vmax, v_tilde, out=vmax)
             # coordinates whose gradients were all 0 so far (v~ = 0) do not count (0/0 := 0)
@@ -296,127 +258,318 @@ class Trainer:
                 best = max(best, float((vmax[ok].double().log() - vmin[ok].double().log()).max()))
         return best
 
-    # ---------- bookkeeping ----------
-    def _record(self, loss: float) -> None:
-        linf, arg, l2, per = self.norms()
-        val = math.nan
-        cfg = self.config
-        if self.step > 0 and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
-            val = self.validation_perplexity()
-        self.rows.append(dict(step=self.step, loss=loss, linf=linf, linf_tensor=arg, l2=l2,
-                              val_ppl=val))
-        if self.step % cfg.tensor_log_every == 0 or self.step == cfg.steps:
-            self.tensor_rows.append(dict(step=self.step, **dict(zip(self.names, per))))
-
-    def _state(self) -> dict:
-        return dict(config=asdict(self.config), step=self.step,
-                    model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-                    rows=self.rows, tensor_rows=self.tensor_rows, v_max=self.v_max,
-                    v_min=self.v_min, rng=_rng_state())
-
-    def save_checkpoint(self, out: Path) -> None:
-        if self.rank == 0:
-            tmp = out / "checkpoint.pt.tmp"
-            torch.save(self._state(), tmp)
-            os.replace(tmp, out / "checkpoint.pt")  # atomic: a kill never leaves a half file
-        if self.world > 1:
-            dist.barrier()
-
-    def load_checkpoint(self, out: Path) -> None:
-        state = torch.load(out / "checkpoint.pt", map_location=self.device, weights_only=False)
-        saved = {k: v for k, v in state["config"].items() if k not in _RESUMABLE}
-        now = {k: v for k, v in asdict(self.config).items() if k not in _RESUMABLE}
-        if saved != now:
-            diff = {k: (saved.get(k), now.get(k)) for k in now if saved.get(k) != now.get(k)}
-            raise ValueError(f"cannot resume {out}: configuration differs (saved, now): {diff}")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step, self.rows, self.tensor_rows = state["step"], state["rows"], state["tensor_rows"]
-        for dst, src in zip(self.v_max + self.v_min, state["v_max"] + state["v_min"]):
-            dst.copy_(src)
-        _set_rng_state(state["rng"])
-
-    def write_metrics(self, out: Path) -> None:
-        if self.rank != 0:
-            return
-        _write_csv(out / "metrics.csv", METRIC_COLUMNS, self.rows)
-        _write_csv(out / "tensor_linf.csv", ["step"] + self.names, self.tensor_rows)
-
-    def summary(self) -> dict:
+    def summary(self, **extra) -> dict:
+        """The ``summary`` of run.json over the kept rows, with ``extra`` facts appended."""
         cfg = self.config
         linf = [r["linf"] for r in self.rows]
         half = [r["linf"] for r in self.rows if r["step"] >= cfg.steps / 2] or linf[-1:]
         losses = [r["loss"] for r in self.rows if r["step"] > 0]
         vals = [r["val_ppl"] for r in self.rows if not math.isnan(r["val_ppl"])]
-        return dict(steps_done=self.step, initial_linf=linf[0], final_linf=linf[-1],
+        return dict(steps_done=self.rows[-1]["step"], initial_linf=linf[0], final_linf=linf[-1],
                     max_linf=max(linf), max_linf_second_half=max(half),
                     final_linf_tensor=self.rows[-1]["linf_tensor"], final_l2=self.rows[-1]["l2"],
                     final_loss=losses[-1] if losses else math.nan,
                     final_val_ppl=vals[-1] if vals else math.nan,
-                    log_v_ratio=self.log_v_ratio(), n_params=sum(p.numel() for p in self.params),
-                    vocab_size=self.corpus.vocab_size, train_chunks=int(self.inputs.shape[0]),
-                    train_tokens=int(self.inputs.numel()))
+                    log_v_ratio=self.log_v_ratio(), **extra)
 
-    # ---------- the loop ----------
-    def run(self, out_dir, resume: bool = False) -> dict:
-        """Train to ``config.steps``; write results into ``out_dir``; return ``run.json``'s dict."""
-        from ..report import provenance
+    def state(self) -> dict:
+        return dict(rows=self.rows, tensor_rows=self.tensor_rows, v_max=self.v_max,
+                    v_min=self.v_min)
 
-        out = Path(out_dir)
+    def load_state(self, state: dict) -> None:
+        self.rows, self.tensor_rows = state["rows"], state["tensor_rows"]
+        for dst, src in zip(self.v_max + self.v_min, state["v_max"] + state["v_min"]):
+            dst.copy_(src)
+
+    def write(self, out: Path) -> None:
+        """metrics.csv and tensor_linf.csv of the kept rows."""
+        results.write_csv(out / "metrics.csv", METRIC_COLUMNS, self.rows)
+        results.write_csv(out / "tensor_linf.csv", ["step"] + self.names, self.tensor_rows)
+
+
+# ---------- checkpoints ----------
+def save_checkpoint(path, state: dict) -> None:
+    """``torch.save`` to a temporary file, then rename: a kill never leaves half a checkpoint."""
+    path = Path(path)
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, device, config: TrainConfig) -> dict:
+    """The state saved in ``path``; ``ValueError`` if it was made with other settings."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    diff = config_differences(state["config"], config.to_dict())
+    if diff:
+        raise ValueError(f"cannot resume {Path(path).parent}: configuration differs "
+                         f"(saved, now): {diff}")
+    return state
+
+
+# ---------- Ctrl-C ----------
+class _StopRequest:
+    """While active, the first SIGINT only sets a flag (the loop stops after the current step);
+    a second one interrupts at once.  Only the main thread can install signal handlers."""
+
+    def __init__(self):
+        self.requested, self._previous = False, None
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class Trainer:
+    """One full-batch run.  ``Trainer(config).run(out_dir)``; see the module docstring.
+
+    In a ``torchrun`` job (``WORLD_SIZE > 1``) the process group is initialised here (NCCL on
+    CUDA, gloo on CPU) unless it already is; rank ``r`` of ``W`` takes chunks ``r, r+W, ...``.
+    """
+
+    def __init__(self, config: TrainConfig, data_dir=None, corpus=None, show_progress=True):
+        self.config = config = config.validate()
+        self.device = self._set_up_device(config)
+        _seed_everything(config.seed)
+        self.corpus = corpus or load_corpus(data_dir, config.train_tokens, config.valid_tokens)
+        inputs, targets = make_chunks(self.corpus.train, config.seq_len)
+        valid = make_chunks(self.corpus.valid, config.seq_len)
+        # token ids are small (15 MB at paper scale): keep them on the device
+        inputs, targets, *valid = (t.to(self.device) for t in (inputs, targets, *valid))
+        self.model = TransformerLM(self.corpus.vocab_size, config.d_model, config.n_heads,
+                                   config.d_ff, config.n_layers,
+                                   max_len=max(512, config.seq_len)).to(self.device)
+        self.gradient = FullBatchGradient(self.model, inputs, targets, *valid, config,
+                                          self.rank, self.world)
+        self.names = [n for n, _ in self.model.named_parameters()]
+        self.params = self.gradient.params
+        opt_cls = AdamW if config.optimizer == "adamw" else AdamL2
+        self.optimizer = opt_cls(self.params, lr=config.lr, betas=(config.beta1, config.beta2),
+                                 eps=config.eps, weight_decay=config.effective_weight_decay,
+                                 bias_correction=config.bias_correction)
+        self.recorder = Recorder(self.names, self.params, config)
+        self.show_progress = show_progress and self.rank == 0
+        self.step = 0
+        self.checkpoint_step: int | None = None  # the step checkpoint.pt holds, if written
+        self.elapsed = dict(wall=0.0, cpu=0.0, sessions=0)  # of earlier sessions (resume)
+
+    def _set_up_device(self, config: TrainConfig) -> torch.device:
+        device = config.device
+        if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # one GPU per torchrun rank
+            torch.cuda.set_device(torch.device(device))
+        self.rank, self.world = _init_distributed(device)
+        if device.startswith("cuda"):
+            # TF32 matrix products (parameters, gradients, optimizer state stay fp32) unless
+            # tf32=False (strict fp32, ~4x slower on an H200)
+            torch.backends.cuda.matmul.allow_tf32 = config.tf32
+            torch.backends.cudnn.allow_tf32 = config.tf32
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        return torch.device(device)
+
+    # views kept for scripts and benchmarks
+    inputs = property(lambda self: self.gradient.inputs)
+    targets = property(lambda self: self.gradient.targets)
+
+    def compute_gradient(self, step: int) -> float:
+        """:meth:`FullBatchGradient.compute` (a method here so that tests can inject failures)."""
+        return self.gradient.compute(step)
+
+    def validation_perplexity(self) -> float:
+        return self.gradient.validation_perplexity()
+
+    # ---------- files ----------
+    def _state(self) -> dict:
+        return dict(config=self.config.to_dict(), step=self.step,
+                    model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+                    rng=_rng_state(), elapsed=self._elapsed_now(), **self.recorder.state())
+
+    def _elapsed_now(self) -> dict:
+        return dict(wall=self.elapsed["wall"] + time.perf_counter() - self._t0,
+                    cpu=self.elapsed["cpu"] + time.process_time() - self._c0,
+                    sessions=self.elapsed["sessions"] + 1)
+
+    def _load(self, out: Path) -> None:
+        state = load_checkpoint(out / "checkpoint.pt", self.device, self.config)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.recorder.load_state(state)
+        self.step = self.checkpoint_step = state["step"]
+        self.elapsed = state.get("elapsed", dict(wall=0.0, cpu=0.0, sessions=1))
+        _set_rng_state(state["rng"])
+
+    def _save_checkpoint(self, out: Path) -> None:
         if self.rank == 0:
-            out.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(out / "checkpoint.pt", self._state())
+        self.checkpoint_step = self.step
         if self.world > 1:
             dist.barrier()
-        resumed = bool(resume and (out / "checkpoint.pt").is_file())
-        if resumed:
-            self.load_checkpoint(out)
+
+    def _write(self, out: Path, status: str, **extra) -> dict:
+        """metrics.csv, tensor_linf.csv, then run.json (so run.json never runs ahead of the rows)."""
+        elapsed = self._elapsed_now()
+        result = dict(config=self.config.to_dict(), label=self.config.label(), status=status,
+                      summary=self.recorder.summary(
+                          n_params=sum(p.numel() for p in self.params),
+                          vocab_size=self.corpus.vocab_size,
+                          train_chunks=int(self.inputs.shape[0]),
+                          train_tokens=int(self.inputs.numel())),
+                      timing=dict(wall_time_s=elapsed["wall"], cpu_time_s=elapsed["cpu"],
+                                  world_size=self.world, device=str(self.device),
+                                  resumed=elapsed["sessions"] > 1, sessions=elapsed["sessions"],
+                                  device_name=_device_name(self.device)),
+                      provenance=self._provenance, **extra)
+        if self.rank == 0:
+            self.recorder.write(out)
+            results.write_json(out / "run.json", result)
+        self.written_step, self.written_status = self.recorder.rows[-1]["step"], status
+        return result
+
+    def _prepare_folder(self, out: Path, resume: bool, overwrite: bool) -> None:
+        held = [f for f in results.RUN_FILES if (out / f).exists()]
+        if held and not (resume or overwrite):
+            raise RunFolderExists(f"{out} already holds a run ({', '.join(held)}): continue it "
+                                  f"with resume (--resume) or replace it with overwrite "
+                                  f"(--overwrite)")
+        if self.rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            if overwrite and not resume:  # the old run's files and figures, nothing else
+                old = [out / f for f in results.RUN_FILES] + list(out.glob("linf_wd*.png"))
+                if results.is_run_readme(out / "README.md"):
+                    old.append(out / "README.md")
+                for path in old:
+                    path.unlink(missing_ok=True)
+        if self.world > 1:
+            dist.barrier()
+
+    # ---------- the loop ----------
+    def run(self, out_dir, resume: bool = False, overwrite: bool = False) -> dict:
+        """Train to ``config.steps``; write results into ``out_dir``; return ``run.json``'s dict.
+
+        ``resume``: continue from ``out_dir/checkpoint.pt`` if there is one (a complete run is
+        returned as it is, no file changed).  ``overwrite``: replace a run already in
+        ``out_dir``.  Without either, a folder holding a run raises :class:`RunFolderExists`.
+        Raises :class:`DivergedError` (files kept up to the last finite step) and
+        :class:`RunInterrupted` (Ctrl-C; checkpoint written).
+        """
+        out = Path(out_dir)
+        self._prepare_folder(out, resume, overwrite)
+        state = results.inspect_folder(out, self.config.to_dict())
+        if resume and state.kind == "complete":
+            return results.read_run_json(out)
+        if resume and state.kind in ("longer", "diverged", "other-config"):
+            raise ValueError(f"cannot resume {out}: {state.detail}")
+        self._start(out, resume)
+        self._train(out)
+        if self.step != self.checkpoint_step:
+            self._save_checkpoint(out)
+        return self._write(out, "complete")
+
+    def _start(self, out: Path, resume: bool) -> None:
+        """Load the checkpoint (resume) or record x_0; write the first files."""
+        from ..report import provenance
+
+        self._t0, self._c0 = time.perf_counter(), time.process_time()
+        self._provenance = provenance(self.config.to_dict(), self.config.seed)
+        if resume and (out / "checkpoint.pt").is_file():
+            self._load(out)
+            if self.step > self.config.steps:
+                raise ValueError(f"cannot resume {out}: its checkpoint holds step {self.step}, "
+                                 f"more than steps={self.config.steps}")
+            self.recorder.reopen()
         else:
-            self._record(math.nan)
-        t0, c0 = time.perf_counter(), time.process_time()
+            self.recorder.keep(*self.recorder.measure(0, math.nan))
+            readme = out / "README.md"
+            if self.rank == 0 and (not readme.exists() or results.is_run_readme(readme)):
+                results.write_readme(out, self.config.label())  # never over a user's README
+        self.start_step = self.step
+        self._write(out, "running")
+
+    def _train(self, out: Path) -> None:
+        """The loop from ``self.step`` to ``config.steps``, with checkpoints and Ctrl-C."""
         from tqdm import tqdm  # plain bar: tqdm.auto warns in notebooks without ipywidgets
 
         bar = tqdm(total=self.config.steps, initial=self.step, disable=not self.show_progress,
                    desc=self.config.label(), mininterval=1.0)
         try:
-            while self.step < self.config.steps:
-                loss = self.compute_gradient(self.step + 1)
-                if not math.isfinite(loss):
-                    self.write_metrics(out)
-                    raise NonFiniteLossError(
-                        f"loss is {loss} at step {self.step + 1} ({self.config.label()}); the step "
-                        f"was not applied. The last good checkpoint is kept in {out}/checkpoint.pt "
-                        f"(its step is the last multiple of checkpoint_every="
-                        f"{self.config.checkpoint_every} reached). Lower the learning rate "
-                        f"(lr={self.config.lr:g}) or check the data.")
-                self.optimizer.step()
-                self.step += 1
-                self._track_second_moment()
-                self._record(loss)
-                bar.update(1)
-                if self.show_progress and self.step % 10 == 0:
-                    bar.set_postfix(loss=f"{loss:.3f}", linf=f"{self.rows[-1]['linf']:.3f}")
-                if self.step % self.config.checkpoint_every == 0:
-                    self.save_checkpoint(out)
-                    self.write_metrics(out)
+            with _StopRequest() as stop:
+                while self.step < self.config.steps:
+                    if self._stop_requested(stop):
+                        self._interrupt(out)
+                    self._one_step(out)
+                    bar.update(1)
+                    if self.show_progress and self.step % 10 == 0:
+                        row = self.recorder.rows[-1]
+                        bar.set_postfix(loss=f"{row['loss']:.3f}", linf=f"{row['linf']:.3f}")
+                    if self.step % self.config.checkpoint_every == 0:
+                        self._save_checkpoint(out)
+                        self._write(out, "running")
+        except KeyboardInterrupt as err:
+            if isinstance(err, RunInterrupted):
+                raise
+            # a second Ctrl-C, mid-step: the model may be half-updated, so no checkpoint now;
+            # the rows kept so far are whole, and resuming recomputes them identically
+            self._write(out, "interrupted")
+            raise RunInterrupted(f"interrupted during step {self.recorder.rows[-1]['step'] + 1} "
+                                 f"({self._where(out)})", self.checkpoint_step) from None
         finally:
             bar.close()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        if self.step % self.config.checkpoint_every:
-            self.save_checkpoint(out)
-        self.write_metrics(out)
-        result = dict(config=asdict(self.config), label=self.config.label(),
-                      summary=self.summary(),
-                      timing=dict(wall_time_s=wall, cpu_time_s=cpu, world_size=self.world,
-                                  device=str(self.device), resumed=resumed,
-                                  device_name=_device_name(self.device)),
-                      provenance=provenance(asdict(self.config), self.config.seed))
-        if self.rank == 0:
-            (out / "run.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-        return result
 
+    def _stop_requested(self, stop: _StopRequest) -> bool:
+        if self.world == 1:
+            return stop.requested
+        flag = torch.tensor([float(stop.requested)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every rank stops at the same step
+        return bool(flag.item())
 
-_RESUMABLE = {"steps", "device", "threads", "micro_batch", "loss_chunk_rows", "checkpoint_every",
-              "tf32"}
+    def _one_step(self, out: Path) -> None:
+        """Step t = self.step + 1, with the divergence guard before anything is kept."""
+        t = self.step + 1
+        loss = self.compute_gradient(t)
+        if not math.isfinite(loss):
+            self._diverge(out, t, f"the training loss at x_{t - 1} is {loss} (the step was not "
+                                  f"applied)")
+        self.optimizer.step()
+        self.step = t
+        row, per = self.recorder.measure(t, loss)
+        if not (math.isfinite(row["linf"]) and math.isfinite(row["l2"])):
+            self._diverge(out, t, f"the parameters are not finite after step {t}")
+        if self.recorder.needs_validation(t):
+            row["val_ppl"] = self.validation_perplexity()
+            if not math.isfinite(row["val_ppl"]):
+                self._diverge(out, t, f"the validation perplexity at x_{t} is {row['val_ppl']} "
+                                      f"(mean cross-entropy above 709 overflows exp)")
+        self.recorder.track_second_moment(self.optimizer)
+        self.recorder.keep(row, per)
+
+    def _where(self, out: Path) -> str:
+        """What the folder holds now, for messages that must be true."""
+        ckpt = (f"{out}/checkpoint.pt holds step {self.checkpoint_step}"
+                if self.checkpoint_step is not None else "no checkpoint was written")
+        return (f"{out}/metrics.csv and run.json (status '{self.written_status}') hold steps "
+                f"0..{self.written_step}; {ckpt}")
+
+    def _diverge(self, out: Path, t: int, reason: str) -> None:
+        self._write(out, "diverged", divergence=dict(step=t, reason=reason))
+        raise DivergedError(f"{self.config.label()} diverged at step {t}: {reason}. "
+                            f"{self._where(out)}",
+                            t, reason, self.checkpoint_step)
+
+    def _interrupt(self, out: Path) -> None:
+        self._save_checkpoint(out)
+        self._write(out, "interrupted")
+        raise RunInterrupted(f"interrupted after step {self.step} ({self._where(out)})",
+                             self.checkpoint_step)
 
 
 def _device_name(device: torch.device) -> str:
@@ -425,16 +578,6 @@ def _device_name(device: torch.device) -> str:
     import platform
 
     return platform.processor() or platform.machine()
-
-
-def _write_csv(path: Path, columns, rows) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_fmt(row[c]) for c in columns])
-    os.replace(tmp, path)
 
 
 def _init_distributed(device: str) -> tuple[int, int]:
@@ -449,24 +592,9 @@ def _init_distributed(device: str) -> tuple[int, int]:
     return 0, 1
 
 
-def read_metrics(path) -> dict[str, np.ndarray]:
-    """Columns of a ``metrics.csv`` (or ``tensor_linf.csv``) as arrays (``linf_tensor`` as str)."""
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        cols = list(zip(*reader))
-    out = {}
-    for name, col in zip(header, cols):
-        try:
-            out[name] = np.array([float(v) for v in col])
-        except ValueError:
-            out[name] = np.array(col)
-    return out
-
-
 def train(config: TrainConfig, out_dir, resume: bool = False, data_dir=None, corpus=None,
-          show_progress: bool = True, **overrides) -> dict:
-    """Convenience: ``Trainer(replace(config, **overrides)).run(out_dir, resume)``."""
+          show_progress: bool = True, overwrite: bool = False, **overrides) -> dict:
+    """Convenience: ``Trainer(replace(config, **overrides)).run(out_dir, resume, overwrite)``."""
     if overrides:
         valid = {f.name for f in fields(TrainConfig)}
         bad = set(overrides) - valid
@@ -474,7 +602,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, data_dir=None, cor
             raise ValueError(f"unknown settings {sorted(bad)}")
         config = replace(config, **overrides)
     return Trainer(config, data_dir=data_dir, corpus=corpus,
-                   show_progress=show_progress).run(out_dir, resume=resume)
+                   show_progress=show_progress).run(out_dir, resume=resume, overwrite=overwrite)
 
 
 def _gloo_worker(rank: int, world: int, port: int, config: TrainConfig, out_dir, data_dir):
@@ -501,4 +629,4 @@ def run_gloo(config: TrainConfig, out_dir, world_size: int = 2, data_dir=None) -
     # fork: the children inherit the imported modules (spawn would re-import torch in each)
     mp.start_processes(_gloo_worker, args=(world_size, port, config, str(out_dir), data_dir),
                        nprocs=world_size, join=True, start_method="fork")
-    return json.loads((Path(out_dir) / "run.json").read_text())
+    return results.read_run_json(out_dir)
