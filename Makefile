@@ -61,8 +61,8 @@ pytest: $(STAMP)
 # The reader's checks on the built site: every page in Chromium at 1280 and 390 px, offline, and
 # every chapter's downloadable .ipynb executed from a folder outside the repository.
 site-test: $(STAMP)
-	bash scripts/install_system_deps.sh browser
-	$(BIN)/python -m pytest -n 2 tests/site
+	[ "$$IMPLICIT_BIAS_SKIP_BROWSER" = 1 ] || bash scripts/install_system_deps.sh browser
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests/site
 
 test: pytest book-fresh site-test
 

@@ -1,10 +1,14 @@
-"""Benchmark: wall time of a clean book build (``make book``) and of the package test suite.
+"""Benchmark: wall time of each step of ``make test``, so its total is known with and without
+the reader's checks.
 
-Two timings, each in wall-clock seconds on this machine:
+Timings, each in wall-clock seconds on this machine, in the order ``make test`` runs them:
 
-* ``book``: ``make book`` after removing ``_build/`` (so every chapter is executed afresh; the
-  configuration forces execution anyway, but a clean ``_build`` also rebuilds every page);
-* ``tests``: ``.venv/bin/python -m pytest -n 2 src tests`` (doctests of the package and tests/).
+* ``tests``: the package tests (``make pytest``: doctests of the package and tests/);
+* ``html``: ``make html`` after removing ``_build/`` (every chapter executed afresh);
+* ``pdf``: ``make pdf`` (reuses the executions of ``html``; TeX only);
+* ``site_test``: ``make site-test`` (the browser test and every chapter notebook executed).
+
+The JSON also holds ``make_test_seconds`` (the sum) and ``make_test_without_site_test_seconds``.
 
 Run from anywhere:  ``.venv/bin/python bench/build_times.py``  (several minutes: it builds the whole
 book). Writes ``bench/results/build_times.json`` with provenance and prints both figures. A step that
@@ -44,14 +48,16 @@ def timed(command: list[str], label: str) -> dict:
 
 
 def time_book() -> dict:
-    """``make book`` from a clean ``_build`` (the build directory is removed first)."""
+    """``make html``, ``make pdf`` and ``make site-test`` from a clean ``_build``."""
     shutil.rmtree(ROOT / "_build", ignore_errors=True)
-    return timed(["make", "book"], "book")
+    return {step.replace("-", "_"): timed(["make", step], step)
+            for step in ("html", "pdf", "site-test")}
 
 
 def time_tests(workers: int) -> dict:
     """The package test suite, as ``make pytest`` runs it."""
-    return timed([str(PYTHON), "-m", "pytest", "-n", str(workers), "-q", "src", "tests"], "tests")
+    return timed([str(PYTHON), "-m", "pytest", "-n", str(workers), "-q", "src", "tests",
+                  "--ignore=tests/site"], "tests")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,9 +69,12 @@ def main(argv: list[str] | None = None) -> int:
 
     timings = {"tests": time_tests(args.workers)}
     if not args.skip_book:
-        timings["book"] = time_book()
+        timings.update(time_book())
+    total = sum(t["wall_seconds"] for t in timings.values())
+    without_site = total - timings.get("site_test", {}).get("wall_seconds", 0.0)
 
-    record = {"timings": timings,
+    record = {"timings": timings, "make_test_seconds": round(total, 1),
+              "make_test_without_site_test_seconds": round(without_site, 1),
               "provenance": report.provenance(config={"workers": args.workers,
                                                       "skip_book": args.skip_book}, seed=None)}
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| step | wall seconds | exit code |\n|---|---|---|")
     for name, t in timings.items():
         print(f"| {name} | {t['wall_seconds']:.1f} | {t['returncode']} |")
+    print(f"| make test (sum) | {total:.1f} | |\n| without site-test | {without_site:.1f} | |")
     print(f"written to {args.output}")
     return 0 if all(t["returncode"] == 0 for t in timings.values()) else 1
 
