@@ -53,5 +53,7 @@ fi
 
 echo "install_system_deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q "${missing[@]}"
+# Wait for another apt (e.g. unattended upgrades) instead of failing on its lock; no recommends
+# (TeX Live's documentation alone is hundreds of MB).
+apt-get -o DPkg::Lock::Timeout=600 update -q
+apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
