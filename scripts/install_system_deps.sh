@@ -53,7 +53,13 @@ fi
 
 echo "install_system_deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# Wait for another apt (e.g. unattended upgrades) instead of failing on its lock; no recommends
-# (TeX Live's documentation alone is hundreds of MB).
+# Wait for another apt (e.g. unattended upgrades) instead of failing on its lock. TeX comes
+# without recommends (TeX Live's documentation alone is hundreds of MB); Chromium with them.
+apt_install() { apt-get -o DPkg::Lock::Timeout=600 install -y -q "$@"; }
 apt-get -o DPkg::Lock::Timeout=600 update -q
-apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+tex_missing=() other_missing=()
+for pkg in "${missing[@]}"; do
+    if [[ " ${TEX_PKGS[*]} " == *" $pkg "* ]]; then tex_missing+=("$pkg"); else other_missing+=("$pkg"); fi
+done
+[ ${#tex_missing[@]} -eq 0 ] || apt_install --no-install-recommends "${tex_missing[@]}"
+[ ${#other_missing[@]} -eq 0 ] || apt_install "${other_missing[@]}"
