@@ -211,11 +211,11 @@ class MatchedMoments:
 def matched_moment_construction(beta1: float, beta2: float, weight_decay: float, lr: float,
                                 x0: float = 0.0) -> MatchedMoments:
     r"""Construction (A) (math notes §7; the paper's B.3 chooses the initial moments): with
-    :math:`q=1-\lambda\eta\in(\max\{eta_1,\sqrt{eta_2},q_r\},1)`, :math:`ar x=D(q)/\lambda`,
-    :math:`g_0=(x_0-ar x)/q`, :math:`m_0=rac{(1-eta_1)q}{q-eta_1}g_0` and
-    :math:`v_0=rac{(1-eta_2)q^2}{q^2-eta_2}g_0^2`, AdamW (:math:`\epsilon=0`, constant
-    :math:`\eta`) on :math:`(x-ar x)^2/2` has :math:`\Delta_t=-D(q)` and
-    :math:`x_t=ar x+q^t(x_0-ar x)	o D(q)/\lambda>1/\lambda` in exact arithmetic.  Note
+    :math:`q=1-\lambda\eta\in(\max\{\beta_1,\sqrt{\beta_2},q_r\},1)`, :math:`\bar x=D(q)/\lambda`,
+    :math:`g_0=(x_0-\bar x)/q`, :math:`m_0=\frac{(1-\beta_1)q}{q-\beta_1}g_0` and
+    :math:`v_0=\frac{(1-\beta_2)q^2}{q^2-\beta_2}g_0^2`, AdamW (:math:`\epsilon=0`, constant
+    :math:`\eta`) on :math:`(x-\bar x)^2/2` has :math:`\Delta_t=-D(q)` and
+    :math:`x_t=\bar x+q^t(x_0-\bar x)\to D(q)/\lambda>1/\lambda` in exact arithmetic.  Note
     :math:`|m_0|/\sqrt{v_0}=D(q)>1`, outside Lemma 4.2's :math:`|m_0|\le\sqrt{v_0}`.
 
     >>> a = matched_moment_construction(0.99, 0.9, 1.0, 1e-3)
