@@ -3,6 +3,8 @@ gradient sequences, their equality cases, and Lemma 4.3 on random AdamW runs."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
@@ -282,3 +284,33 @@ def test_growth_constant_and_asymptotic_form():
     assert np.isclose(bounds.growth_constant((0.9, 0.95), 1e-3, 1.0), 1.0 * 1e-3 / (1 - 0.9 - 1e-3))
     assert bounds.growth_constant((0.99, 0.99), 1e-3, 2.0) == 0.0
     assert np.isclose(bounds.asymptotic_iterate_bound((0.99, 0.99), 1e-3, 2.0, 10.0), 0.5)
+
+
+# ----------------------------------------------------------------------------- largest single update
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.9), (0.9, 0.9), (0.3, 0.31)])
+@pytest.mark.parametrize("steps", [1, 2, 7, 40])
+def test_extremal_stream_attains_max_update(betas, steps):
+    seq = bounds.adam_ratio_sequence(bounds.extremal_gradients(betas, steps), betas)
+    assert seq.delta[-1] == pytest.approx(bounds.max_update_size(betas, steps), rel=1e-12)
+
+
+def test_max_update_closed_form_and_limits():
+    assert bounds.max_update_size((0.9, 0.999)) == pytest.approx(7.2702918, rel=1e-7)
+    assert bounds.max_update_size((0.9, 0.999), 1) == pytest.approx(0.1 / math.sqrt(1e-3))
+    assert bounds.max_update_size((0.0, 0.999)) == pytest.approx(1 / math.sqrt(1e-3))
+    assert bounds.max_update_size((0.7, 0.7)) == pytest.approx(1.0)
+    assert bounds.max_update_size((0.9, 0.999), 2000) == pytest.approx(bounds.max_update_size((0.9, 0.999)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_random_streams_never_exceed_max_update(seed):
+    rng = np.random.default_rng(seed)
+    beta2 = rng.uniform(0.05, 0.999)
+    betas = (rng.uniform(0, beta2), beta2)
+    steps = int(rng.integers(1, 60))
+    g = bounds.extremal_gradients(betas, steps) * np.exp(0.3 * rng.normal(size=steps)) + 0.1 * rng.normal(size=steps)
+    seq = bounds.adam_ratio_sequence(g, betas)
+    assert np.all(np.abs(seq.delta) <= bounds.max_update_size(betas) * (1 + 1e-12))
+    assert abs(seq.delta[-1]) <= bounds.max_update_size(betas, steps) * (1 + 1e-12)
+    assert bounds.max_update_size(betas) <= math.sqrt((1 - betas[0]) / (1 - betas[1])) * (1 + 1e-12)

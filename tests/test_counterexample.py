@@ -8,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from implicit_bias.adamw import run_adamw
 from implicit_bias.bounds import stationary_update_size
+from implicit_bias import counterexample
 from implicit_bias.counterexample import build_counterexample, ratio_threshold
 
 CASES = [(0.99, 0.9, 1.0, 1e-3, 0.995), (0.9, 0.5, 1.0, 1e-2, 0.95), (0.95, 0.9, 2.0, 1e-3, 0.98)]
@@ -85,3 +86,30 @@ def test_invalid_arguments(kwargs, match):
     args = dict(beta1=0.9, beta2=0.5, weight_decay=1.0, lr=1e-2, ratio=0.95, steps=10) | kwargs
     with pytest.raises(ValueError, match=match):
         build_counterexample(**args)
+
+
+def test_matched_moments_follow_the_closed_form_then_leave_it():
+    con = counterexample.matched_moment_construction(0.9, 0.5, 1.0, 1e-2)
+    assert con.update_size > 1 and abs(con.m0) / np.sqrt(con.v0) == pytest.approx(con.update_size)
+    run = run_adamw(lambda x: x - con.center, np.zeros(1), np.full(3000, 1e-2), betas=(0.9, 0.5),
+                    eps=0.0, weight_decay=1.0, m0=con.m0, v0=con.v0)
+    dev = np.abs(run.xs[:, 0] - con.closed_form(np.arange(3001)))
+    assert dev[:100].max() < 1e-9          # exact induction, one weight-decay horizon
+    assert abs(run.xs[-1, 0] - 1.0) < 1e-6  # float64 falls back to the KKT point 1/lambda
+
+
+def test_matched_moments_validate():
+    with pytest.raises(ValueError):
+        counterexample.matched_moment_construction(0.9, 0.5, 1.0, 0.5)  # q below the threshold
+    with pytest.raises(ValueError):
+        counterexample.matched_moment_construction(0.5, 0.9, 1.0, 1e-2)  # beta1 < beta2
+
+
+def test_construction_b_beyond_its_proof():
+    beta1, beta2 = 0.9, 0.855                      # beta1^2 < beta2 < beta1
+    with pytest.raises(ValueError):
+        counterexample.build_counterexample(beta1, beta2, 1.0, 1e-2, 0.98, 2000)
+    ex = counterexample.build_counterexample(beta1, beta2, 1.0, 1e-2, 0.98, 2000, proved_regime=False)
+    run = run_adamw(ex.loss.grad, np.zeros(1), np.full(2000, 1e-2), betas=(beta1, beta2), eps=0.0,
+                    weight_decay=1.0)
+    assert np.array_equal(run.xs[:, 0], ex.xs) and ex.limit > 1.0

@@ -82,3 +82,24 @@ def test_non_optimal_status_raises_runtime_error_naming_it(monkeypatch):
     quad = problems.ConvexQuadratic(np.eye(3), np.full(3, 5.0))
     with pytest.raises(RuntimeError, match="optimal_inaccurate"):
         reference.constrained_minimum(quad, 1.0, "l2")
+
+
+@pytest.mark.parametrize("name, tol", [("l1", 1e-14), ("linf", 1e-14), ("l2", 1e-7), ("l3", 1e-4)])
+def test_linear_minimizer_matches_the_closed_form_oracle(name, tol):
+    from implicit_bias.norms import get_norm
+    from implicit_bias.reference import linear_minimizer
+
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        g, r = rng.standard_normal(5), rng.uniform(0.5, 2.0)
+        assert np.abs(linear_minimizer(g, r, name) - get_norm(name).lmo(g, r)).max() <= tol * r
+
+
+@pytest.mark.parametrize("name, tol", [("l1", 1e-7), ("linf", 1e-7), ("l2", 1e-7), ("l1.5", 1e-4)])
+def test_steepest_descent_minimizer_is_eq_2(name, tol):
+    from implicit_bias.norms import get_norm
+    from implicit_bias.reference import steepest_descent_minimizer
+
+    norm, g = get_norm(name), np.random.default_rng(4).standard_normal(5)
+    d = steepest_descent_minimizer(g, name)
+    assert np.abs(d + norm.dual(g) * norm.steepest_direction(g)).max() <= tol * np.abs(g).sum()

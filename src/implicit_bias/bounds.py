@@ -25,6 +25,11 @@ moment :math:`\tilde v_t=(\sqrt{v_t}+\epsilon)^2` qualifies too (Remark 4.2.C) a
   (its excess term :func:`nonincreasing_weights_excess`, with the memory term
   :func:`memory_term`), :func:`constant_weights_bound`.
 
+**Largest single update**: :func:`max_update_size`
+:math:`M_T^2=\frac{(1-\beta_1)^2}{1-\beta_2}\sum_{j<T}(\beta_1^2/\beta_2)^j\uparrow
+\frac{(1-\beta_1)^2\beta_2}{(1-\beta_2)(\beta_2-\beta_1^2)}`, attained by
+:func:`extremal_gradients` (book: ``prop-max-adam-update``).
+
 **Geometric gradients**: :func:`stationary_update_size`, the update :math:`D(r)` of gradients
 :math:`g_t\propto r^t` (also the limit of the Appendix B.3 counter-example).
 
@@ -51,6 +56,7 @@ __all__ = [
     "averaged_bound", "log_coefficients", "log_bound", "log_range_bound", "memory_term",
     "folded_moment", "nonincreasing_weights_excess", "nonincreasing_weights_bound", "constant_weights_bound",
     "naive_bound", "eps_log_range", "eps_averaged_bound", "stationary_update_size",
+    "max_update_size", "extremal_gradients",
     "growth_constant", "iterate_bound", "iterate_bound_from_log_range",
     "asymptotic_iterate_bound", "replay_gradients", "weighted_sum",
 ]
@@ -403,6 +409,51 @@ def stationary_update_size(growth, betas) -> np.ndarray:
         raise ValueError(f"growth must exceed max(beta1, sqrt(beta2)) = "
                          f"{max(beta1, math.sqrt(beta2))!r}, got growth={growth!r}")
     return (1.0 - beta1) / (r - beta1) * np.sqrt((r * r - beta2) / (1.0 - beta2))
+
+
+# ----------------------------------------------------------------------------- largest single update
+def _memory_ratio(beta1: float, beta2: float) -> float:
+    return 0.0 if beta1 == 0.0 else beta1 * beta1 / beta2
+
+
+def max_update_size(betas, steps=None) -> float:
+    r"""The largest :math:`|\Delta_T|=|m_T|/\sqrt{v_T}` of Adam (:math:`\epsilon=0`) at step ``steps``
+    :math:`=T` from zero moments, or its supremum over all :math:`T` (``steps=None``):
+
+    .. math::  M_T^2=\frac{(1-\beta_1)^2}{1-\beta_2}\,\frac{1-r^T}{1-r},\qquad
+               M_\infty^2=\frac{(1-\beta_1)^2\beta_2}{(1-\beta_2)(\beta_2-\beta_1^2)},
+               \qquad r=\beta_1^2/\beta_2 .
+
+    Cauchy–Schwarz on :math:`m_T=(1-\beta_1)\sum_s\beta_1^{T-s}g_s` against
+    :math:`v_T=(1-\beta_2)\sum_s\beta_2^{T-s}g_s^2`; equality iff :math:`g_s\propto(\beta_2/\beta_1)^s`
+    (:func:`extremal_gradients`).  :math:`M_\infty` also bounds every update from any start with
+    :math:`|m_0|\le\sqrt{v_0}`.  It is at most Lemma 4.2(a)'s :math:`\sqrt{(1-\beta_1)/(1-\beta_2)}`,
+    with equality iff :math:`\beta_1=0` or :math:`\beta_1=\beta_2`.  Needs :math:`\beta_1\le\beta_2`.
+    Book: ``prop-max-adam-update``.
+
+    >>> round(max_update_size((0.9, 0.999)), 4), round(max_update_size((0.9, 0.999), 1), 4)
+    (7.2703, 3.1623)
+    """
+    beta1, beta2 = _check_betas(betas)
+    r = _memory_ratio(beta1, beta2)
+    lead = (1.0 - beta1) ** 2 / (1.0 - beta2)
+    if steps is None:
+        return math.sqrt(lead / (1.0 - r))  # r = beta1^2/beta2 <= beta1 < 1
+    steps = validation.positive_int("steps", steps)
+    partial = -math.expm1(steps * math.log(r)) if r > 0 else 1.0  # 1 - r^T
+    return math.sqrt(lead * partial / (1.0 - r))
+
+
+def extremal_gradients(betas, steps: int) -> np.ndarray:
+    r"""The gradient stream :math:`g_s=(\beta_1/\beta_2)^{T-s}`, :math:`s=1..T`, whose Adam update
+    at step :math:`T` from zero moments is the largest possible, :func:`max_update_size`
+    (``betas, steps``); a spike :math:`(0,\dots,0,1)` when :math:`\beta_1=0`.
+    """
+    beta1, beta2 = _check_betas(betas)
+    steps = validation.positive_int("steps", steps)
+    if beta2 == 0.0:
+        return np.eye(1, steps, steps - 1)[0]
+    return (beta1 / beta2) ** np.arange(steps - 1, -1, -1, dtype=float)
 
 
 def replay_gradients(grads) -> Callable[[np.ndarray], np.ndarray]:

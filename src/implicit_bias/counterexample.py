@@ -40,6 +40,7 @@ The plateaus make the reproduction robust to rounding.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -50,7 +51,8 @@ from . import validation
 from .adamw import adam_moments
 from .bounds import stationary_update_size
 
-__all__ = ["ratio_threshold", "PlateauLoss", "Counterexample", "build_counterexample"]
+__all__ = ["ratio_threshold", "PlateauLoss", "Counterexample", "build_counterexample",
+           "MatchedMoments", "matched_moment_construction"]
 
 
 def _check_betas(beta1: float, beta2: float) -> tuple[float, float]:
@@ -139,7 +141,8 @@ class Counterexample:
 
 
 def build_counterexample(beta1: float, beta2: float, weight_decay: float, lr: float, ratio: float,
-                         steps: int, grad_scale: float = 1.0) -> Counterexample:
+                         steps: int, grad_scale: float = 1.0, *,
+                         proved_regime: bool = True) -> Counterexample:
     r"""Construction (B): prescribed gradients :math:`g_t=-Gr^{t-1}`, zero moments, constant
     :math:`\eta`, :math:`x_0=0`, and the plateau loss that reproduces the run.
 
@@ -150,12 +153,16 @@ def build_counterexample(beta1: float, beta2: float, weight_decay: float, lr: fl
         steps: number :math:`T` of prescribed steps (plateaus); beyond them
             :math:`L' = 0` on :math:`[x_\infty,\infty)` and linear in between.
         grad_scale: :math:`G > 0`.
+        proved_regime: if ``False``, also accept :math:`\beta_1^2<\beta_2<\beta_1`, where the
+            monotonicity of :math:`|\Delta_t|` is not proved; the construction then stands or falls
+            with the numerical check that the prescribed :math:`x_t` increase strictly below the limit.
 
     Raises:
-        ValueError: if the parameters leave the proved regime.
+        ValueError: if the parameters leave the proved regime, or (any regime) if the prescribed
+            iterates are not strictly increasing below :math:`D(r)/\lambda` in float64.
     """
     beta1, beta2 = _check_betas(beta1, beta2)
-    if not beta2 <= beta1**2:
+    if proved_regime and not beta2 <= beta1**2:
         raise ValueError(f"construction (B) needs beta2 <= beta1**2, got beta1={beta1!r}, beta2={beta2!r}")
     validation.positive_finite("weight_decay", weight_decay)
     validation.positive_finite("lr", lr)
@@ -163,9 +170,10 @@ def build_counterexample(beta1: float, beta2: float, weight_decay: float, lr: fl
     steps = validation.positive_int("steps", steps)
     grad_scale = validation.positive_finite("grad_scale", grad_scale)
     ratio = validation.real("ratio", ratio)
-    if not (max(beta1, ratio_threshold(beta1, beta2)) < ratio < 1.0):
-        raise ValueError(f"ratio must lie in (max(beta1, q_r), 1) = "
-                         f"({max(beta1, ratio_threshold(beta1, beta2))!r}, 1), got ratio={ratio!r}")
+    low = max(beta1, math.sqrt(beta2), ratio_threshold(beta1, beta2))  # sqrt(beta2) <= beta1 if proved
+    if not (low < ratio < 1.0):
+        raise ValueError(f"ratio must lie in (max(beta1, sqrt(beta2), q_r), 1) = ({low!r}, 1), "
+                         f"got ratio={ratio!r}")
     grads = -grad_scale * ratio ** np.arange(steps)
     _, _, deltas = adam_moments(grads, (beta1, beta2))
     # x_t = decay * x_{t-1} - lr * Delta_t, x_0 = 0  (a first-order linear filter)
@@ -184,3 +192,51 @@ def build_counterexample(beta1: float, beta2: float, weight_decay: float, lr: fl
     return Counterexample(loss=PlateauLoss(knots, slopes), xs=xs, grads=grads, deltas=deltas,
                           half_widths=half, limit=float(limit), beta1=beta1, beta2=beta2,
                           weight_decay=float(weight_decay), lr=float(lr), ratio=float(ratio))
+
+
+@dataclass(frozen=True)
+class MatchedMoments:
+    """Construction (A): the quadratic :math:`L(x)=(x-\\bar x)^2/2` and the initial moments that put
+    AdamW in its self-similar state; ``closed_form(t)`` is the exact run :math:`x_t`."""
+
+    center: float
+    m0: float
+    v0: float
+    x0: float
+    decay: float
+    update_size: float
+
+    def closed_form(self, t) -> np.ndarray:
+        """:math:`x_t=\\bar x+q^t(x_0-\\bar x)`, the exact iterates of construction (A)."""
+        return self.center + self.decay ** np.asarray(t, dtype=float) * (self.x0 - self.center)
+
+
+def matched_moment_construction(beta1: float, beta2: float, weight_decay: float, lr: float,
+                                x0: float = 0.0) -> MatchedMoments:
+    r"""Construction (A) (math notes §7; the paper's B.3 chooses the initial moments): with
+    :math:`q=1-\lambda\eta\in(\max\{\beta_1,\sqrt{\beta_2},q_r\},1)`, :math:`\bar x=D(q)/\lambda`,
+    :math:`g_0=(x_0-\bar x)/q`, :math:`m_0=\frac{(1-\beta_1)q}{q-\beta_1}g_0` and
+    :math:`v_0=\frac{(1-\beta_2)q^2}{q^2-\beta_2}g_0^2`, AdamW (:math:`\epsilon=0`, constant
+    :math:`\eta`) on :math:`(x-\bar x)^2/2` has :math:`\Delta_t=-D(q)` and
+    :math:`x_t=\bar x+q^t(x_0-\bar x)\to D(q)/\lambda>1/\lambda` in exact arithmetic.  Note
+    :math:`|m_0|/\sqrt{v_0}=D(q)>1`, outside Lemma 4.2's :math:`|m_0|\le\sqrt{v_0}`.
+
+    >>> a = matched_moment_construction(0.99, 0.9, 1.0, 1e-3)
+    >>> round(a.update_size, 4), round(abs(a.m0) / math.sqrt(a.v0), 4)
+    (1.0999, 1.0999)
+    """
+    beta1, beta2 = _check_betas(beta1, beta2)
+    validation.positive_finite("weight_decay", weight_decay)
+    q = validation.decay_factor(validation.positive_finite("lr", lr), weight_decay)
+    x0 = validation.real("x0", x0)
+    low = max(beta1, math.sqrt(beta2), ratio_threshold(beta1, beta2))
+    if not low < q < 1.0:
+        raise ValueError(f"1 - lr * weight_decay must lie in ({low!r}, 1), got {q!r}")
+    size = float(stationary_update_size(q, (beta1, beta2)))
+    center = size / weight_decay
+    if not x0 < center:
+        raise ValueError(f"x0 must lie below the centre D(q)/lambda = {center!r}")
+    g0 = (x0 - center) / q
+    m0 = (1 - beta1) * q / (q - beta1) * g0
+    v0 = (1 - beta2) * q * q / (q * q - beta2) * g0 * g0
+    return MatchedMoments(center=center, m0=m0, v0=v0, x0=x0, decay=q, update_size=size)

@@ -33,7 +33,8 @@ from .kkt import frank_wolfe_gap
 from .norms import get_norm
 from .problems import ConvexQuadratic, LogisticRegression, SeparableQuadratic
 
-__all__ = ["ConstrainedMinimum", "constrained_minimum", "cvxpy_loss", "SOLVER_TOLERANCE"]
+__all__ = ["ConstrainedMinimum", "constrained_minimum", "cvxpy_loss", "SOLVER_TOLERANCE",
+           "linear_minimizer", "steepest_descent_minimizer"]
 
 #: Clarabel's feasibility and duality-gap tolerances (absolute and relative).
 SOLVER_TOLERANCE = 1e-10
@@ -165,3 +166,73 @@ def constrained_minimum(problem, radius: float, norm, solver: str = "CLARABEL",
     return ConstrainedMinimum(x=x_star, loss=loss, fw_gap=fw_gap, lower_bound=loss - fw_gap,
                               solver_value=float(program.value), constraint_violation=violation,
                               status=program.status, tolerance=tol)
+
+
+def _p_norm_atom(p: float, x):
+    import cvxpy as cp
+
+    if p == 1.0:
+        return cp.norm1(x)
+    if np.isinf(p):
+        return cp.norm_inf(x)
+    return cp.pnorm(x, p)
+
+
+def _solve(program, variable) -> np.ndarray:
+    import cvxpy as cp
+
+    for tol in (SOLVER_TOLERANCE, 100.0 * SOLVER_TOLERANCE):  # retried once, as constrained_minimum
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            program.solve(solver="CLARABEL", tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol,
+                          max_iter=500)
+        if program.status == cp.OPTIMAL and variable.value is not None:
+            return np.asarray(variable.value, dtype=float)
+    raise RuntimeError(f"cvxpy did not reach an optimum: status {program.status!r}")
+
+
+def linear_minimizer(grad, radius: float, norm) -> np.ndarray:
+    r"""A minimiser of :math:`\langle g,s\rangle` over :math:`\|s\|_p\le r`, computed without
+    :mod:`implicit_bias.norms`' closed forms: the independent oracle of Theorem 3.2's check.
+
+    * :math:`\ell_1`: enumeration of the :math:`2d` vertices :math:`\pm re_i` (the first best one);
+    * :math:`\ell_\infty`: the linear program :math:`\min g^\top s`, :math:`-r\le s_i\le r`
+      (``scipy.optimize.linprog``, HiGHS, which returns a vertex);
+    * :math:`1<p<\infty`: cvxpy (Clarabel, tolerance ``SOLVER_TOLERANCE``).
+
+    >>> linear_minimizer(np.array([2.0, -0.5]), 1.0, "linf")
+    array([-1.,  1.])
+    """
+    g = validation.finite_array("grad", grad, ndim=1)
+    radius = validation.positive_finite("radius", radius)
+    p = get_norm(norm).p
+    if p == 1.0:
+        vertices = np.concatenate([radius * np.eye(g.size), -radius * np.eye(g.size)])
+        return vertices[int(np.argmin(vertices @ g))]
+    if np.isinf(p):
+        from scipy.optimize import linprog
+
+        result = linprog(g, bounds=[(-radius, radius)] * g.size, method="highs")
+        if not result.success:
+            raise RuntimeError(f"linprog failed: {result.message}")
+        return np.asarray(result.x, dtype=float)
+    import cvxpy as cp
+
+    s = cp.Variable(g.size)
+    return _solve(cp.Problem(cp.Minimize(g @ s), [_p_norm_atom(p, s) <= radius]), s)
+
+
+def steepest_descent_minimizer(grad, norm) -> np.ndarray:
+    r"""A minimiser of :math:`\langle g,d\rangle+\tfrac12\|d\|_p^2` by cvxpy: the definition of the
+    unnormalised steepest-descent step Eq. 2 (with :math:`\eta=1`, :math:`\lambda=0`), solved
+    without :mod:`implicit_bias.norms`' closed forms.
+
+    >>> np.round(steepest_descent_minimizer(np.array([3.0, 4.0]), "l2"), 6)
+    array([-3., -4.])
+    """
+    import cvxpy as cp
+
+    g = validation.finite_array("grad", grad, ndim=1)
+    p = get_norm(norm).p
+    d = cp.Variable(g.size)
+    return _solve(cp.Problem(cp.Minimize(g @ d + 0.5 * cp.square(_p_norm_atom(p, d)))), d)

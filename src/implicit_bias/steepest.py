@@ -155,7 +155,7 @@ def _loss_curve(problem, x0: np.ndarray, steps: int, method: str) -> np.ndarray:
     """L(x_t), t = 0..T, of one method of :data:`LOSS_CURVE_METHODS` (only losses are kept)."""
     kind, name = method.rsplit("-", 1)
     norm = get_norm(name)
-    decay = 1.0 / norm.value(problem.target)  # the smallest lambda that keeps the target feasible
+    decay = 1.0 / norm.value(problem.target)  # the largest lambda that keeps the target feasible (||x*|| <= 1/lambda)
     if kind == "sd":  # eq-2, no decay, lr = 1/H
         lr_sd = 1.0 / problem.smoothness(name)
         step = lambda x, g, lr: steepest_descent_step(x, g, lr_sd, 0.0, norm)
@@ -174,7 +174,7 @@ def loss_curves(problem, x0, steps: int, methods=LOSS_CURVE_METHODS) -> dict:
     r"""Loss curves :math:`L(x_t)`, :math:`t=0..T`, of the six methods of Section 5.2 from one ``x0``.
 
     For each norm :math:`\|\cdot\|\in\{\ell_2,\ell_\infty\}`, with :math:`H` the problem's smoothness
-    and :math:`\lambda = 1/\|x^\star\|` (the smallest decay that keeps the target feasible):
+    and :math:`\lambda = 1/\|x^\star\|` (the largest decay that keeps the target feasible):
 
     * ``sd-<norm>``: Eq. 2 without decay, constant step :math:`1/H`:
       :math:`x_t = x_{t-1} - \tfrac1H\|g\|_*\Delta_t` (gradient descent for ``l2``,
