@@ -36,10 +36,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: html pdf
 
-# The execution cache is emptied first: every page runs afresh; `make pdf` then reuses the runs.
+# Every page is read and executed afresh (--all, and the execution cache emptied first), so an
+# edit to src/ is never hidden by Sphinx's incremental build; `make pdf` then reuses the runs.
 html: $(STAMP)
 	rm -rf _build/.jupyter_cache
-	$(JB) .
+	$(JB) --all .
 	@echo "Site built: _build/html/index.html"
 
 pdf: $(STAMP)
