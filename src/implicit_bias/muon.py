@@ -31,7 +31,7 @@ import numpy as np
 from . import validation
 
 __all__ = ["NS_COEFFICIENTS", "NS_STEPS", "ns_polynomial", "ns_sup", "muon_lr_scale",
-           "muon_radius"]
+           "muon_radius", "muon_limit_singular_values"]
 
 #: torch.optim.Muon's defaults (Keller Jordan's quintic), ``torch/optim/_muon.py``.
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -99,3 +99,38 @@ def muon_radius(shape, weight_decay: float, adjust_lr_fn: "str | None" = None,
     """
     weight_decay = validation.positive_finite("weight_decay", weight_decay)
     return muon_lr_scale(shape, adjust_lr_fn) * ns_sup(coefficients, steps) / weight_decay
+
+
+def muon_limit_singular_values(target_singular_values, scale: float, weight_decay: float,
+                               steps: int = 20_000, coefficients=NS_COEFFICIENTS,
+                               ns_steps: int = NS_STEPS) -> np.ndarray:
+    r"""The limit of Muon on :math:`\tfrac12\|W-A\|_F^2` from :math:`W_0 = 0` (exact arithmetic,
+    momentum converged), in the singular basis of :math:`A = U\operatorname{diag}(a)V^\top`.
+
+    The iterates keep :math:`A`'s singular vectors, :math:`W_t = U\operatorname{diag}(w_t)V^\top`,
+    and the Newton--Schulz map acts on the singular values of :math:`G = W - A` one by one, so the
+    fixed point solves :math:`\lambda w_i = s\,p^{\circ k}\big((a_i - w_i)/\|a - w\|_2\big)`.
+    It is found by running that scalar recursion with :math:`\eta_t = 2/(\lambda(t+2))` (as
+    Frank--Wolfe), ``steps`` times.  With an exact polar factor (:math:`p^{\circ k}\equiv1` on
+    :math:`(0,1]`) the answer would be :math:`\min(a_i, s/\lambda)`: the clipped SVD.
+
+    >>> w = muon_limit_singular_values([3.0, 0.5], 1.0, 1.0)
+    >>> bool(np.all(w < [3.0, 0.5]))
+    True
+    """
+    a = validation.finite_array("target_singular_values", target_singular_values, ndim=1,
+                                nonneg=True)
+    scale = validation.positive_finite("scale", scale)
+    weight_decay = validation.positive_finite("weight_decay", weight_decay)
+    steps = validation.positive_int("steps", steps)
+    w = np.zeros_like(a)
+    for t in range(steps):
+        g = w - a
+        size = np.linalg.norm(g)
+        if size == 0.0:
+            break
+        direction = np.sign(g) * ns_polynomial(np.abs(g) / size, coefficients, ns_steps)
+        lr = 2.0 / (weight_decay * (t + 2))
+        # eq-1 with the Newton--Schulz direction: w <- (1 - lr*wd) w - lr * s * NS(g)
+        w = (1.0 - lr * weight_decay) * w - lr * scale * direction
+    return w
