@@ -199,15 +199,13 @@ def _rank_tol(s: np.ndarray, shape) -> float:
 
 
 def polar_factor(g: np.ndarray) -> np.ndarray:
-    r"""The thin polar factor :math:`U_r V_r^	op` of a matrix :math:`G = U\Sigma V^	op`, with
+    r"""The thin polar factor :math:`U_r V_r^\top` of a matrix :math:`G = U\Sigma V^\top`, with
     :math:`r` the numerical rank (singular values above ``max(m, n) * eps * sigma_max``).
 
     It is the steepest direction of the spectral norm (``prop-spectral-steepest``):
-    :math:`\langle G, U_rV_r^	op
-angle = \sum_i\sigma_i = \|G\|_*` and
-    :math:`\|U_rV_r^	op\|_{op} = 1` (for :math:`G
-e0`).  Tie rule: for a rank-deficient
-    :math:`G` every :math:`U_rV_r^	op + W'` with :math:`W'` mapping the null space of :math:`G`
+    :math:`\langle G, U_rV_r^\top\rangle = \sum_i\sigma_i = \|G\|_*` and
+    :math:`\|U_rV_r^\top\|_{op} = 1` (for :math:`G\ne0`).  Tie rule: for a rank-deficient
+    :math:`G` every :math:`U_rV_r^\top + W'` with :math:`W'` mapping the null space of :math:`G`
     into the orthogonal complement of its range and :math:`\|W'\|_{op}\le1` is also a maximiser;
     we return the one with :math:`W' = 0` (zero on the null spaces, the minimal-Frobenius-norm
     maximiser), so ``G = 0`` gives ``0``.
@@ -223,15 +221,14 @@ e0`).  Tie rule: for a rank-deficient
 
 @dataclass(frozen=True)
 class MatrixNorm:
-    r"""A Schatten norm of a matrix :math:`W\in\mathbb{R}^{m	imes n}` (2-D arrays only):
+    r"""A Schatten norm of a matrix :math:`W\in\mathbb{R}^{m\times n}` (2-D arrays only):
 
     * ``"spectral"`` (Schatten-∞, operator norm): :math:`\|W\|_{op} = \sigma_{\max}(W)`; dual the
-      nuclear norm; steepest direction the polar factor :math:`UV^	op` (:func:`polar_factor`),
+      nuclear norm; steepest direction the polar factor :math:`UV^\top` (:func:`polar_factor`),
       so NSD-WD in this norm is exact Muon without momentum ("spectral descent");
     * ``"nuclear"`` (Schatten-1): :math:`\sum_i\sigma_i`; dual the spectral norm; steepest
-      direction :math:`u_1v_1^	op`, the top singular pair (tie rule: the first pair that
-      ``np.linalg.svd`` returns; its sign is fixed by :math:`\langle G, u_1v_1^	op
-angle=\sigma_1>0`);
+      direction :math:`u_1v_1^\top`, the top singular pair (tie rule: the first pair that
+      ``np.linalg.svd`` returns; its sign is fixed by :math:`\langle G, u_1v_1^\top\rangle=\sigma_1>0`);
     * ``"frobenius"`` (Schatten-2): :math:`\|W\|_F`; self-dual; steepest direction
       :math:`G/\|G\|_F`.
 
@@ -282,13 +279,11 @@ angle=\sigma_1>0`);
         return self._schatten(self._matrix("x", x), self.kind)
 
     def dual(self, g: np.ndarray) -> float:
-        r"""The dual norm :math:`\max_{\|X\|\le1}\langle G, X
-angle` (trace inner product)."""
+        r"""The dual norm :math:`\max_{\|X\|\le1}\langle G, X\rangle` (trace inner product)."""
         return self._schatten(self._matrix("g", g), _MATRIX_DUALS[self.kind])
 
     def steepest_direction(self, g: np.ndarray) -> np.ndarray:
-        r"""A maximiser of :math:`\langle G,\Delta
-angle` over :math:`\|\Delta\|\le1` (Lemma 2.2):
+        r"""A maximiser of :math:`\langle G,\Delta\rangle` over :math:`\|\Delta\|\le1` (Lemma 2.2):
         polar factor (spectral), top singular pair (nuclear), :math:`G/\|G\|_F` (Frobenius);
         tie rules in the class docstring."""
         g = self._matrix("gradient g", g)
@@ -302,9 +297,8 @@ angle` over :math:`\|\Delta\|\le1` (Lemma 2.2):
         return np.outer(u[:, 0], vt[0])
 
     def lmo(self, g: np.ndarray, radius: float) -> np.ndarray:
-        r"""Frank--Wolfe oracle :math:`rg\min_{\|S\|\le r}\langle G,S
-angle = -r\Delta`
-        (spectral: :math:`-rUV^	op`)."""
+        r"""Frank--Wolfe oracle :math:`\arg\min_{\|S\|\le r}\langle G,S\rangle = -r\Delta`
+        (spectral: :math:`-rUV^\top`)."""
         radius = validation.nonneg_finite("radius", radius)
         return -radius * self.steepest_direction(g)
 
