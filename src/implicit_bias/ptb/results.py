@@ -106,6 +106,8 @@ def write_readme(directory, label: str) -> None:
              "of x_t):", ""]
     lines += [f"* `{name}`: {text}" for name, text in COLUMNS.items()]
     lines += ["", "`tensor_linf.csv`: `step` and ||.||_inf of every parameter tensor.",
+              "`tensor_spectral.csv` (lion and muon runs only): `step` and the spectral norm "
+              "sigma_max of every 2-D tensor.",
               "`run.json`: configuration, status (running / interrupted / diverged / complete), "
               "summary, timing, provenance.",
               "`checkpoint.pt`: the state `--resume` continues from.", ""]
