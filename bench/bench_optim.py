@@ -1,4 +1,4 @@
-"""Benchmark: one step of ``implicit_bias.optim.AdamW`` vs ``torch.optim.AdamW(foreach=True)``.
+"""Benchmark: one step of ``implicit_bias.optim.AdamW`` (and Lion) vs ``torch.optim.AdamW(foreach=True)``.
 
 Only the optimizer step is timed: every parameter gets a fixed synthetic gradient once, and the
 step is then called repeatedly.  The two optimizers act on two identical copies of the model and are
@@ -6,7 +6,9 @@ timed *interleaved* (ours, torch, ours, torch, ...) so that machine load affects
 reported figure is the median over repeats of the per-repeat ratio ours/torch (target <= 1.1).
 
 Run:  ``python bench/bench_optim.py``  (under a minute on one CPU thread); writes
-``bench/results/optim.json`` with provenance and prints a table.
+``bench/results/optim.json`` with provenance and prints a table.  ``--only Lion`` runs the
+comparisons whose name contains ``Lion`` and writes ``bench/results/optim.local.json`` instead
+(ignored by git), so a partial run never replaces the committed full one.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", default=None,
+                        help="run only the comparisons whose name contains this text")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
@@ -89,6 +93,10 @@ def main() -> None:
         "AdamL2(bias_correction=True) vs torch Adam(weight_decay)": (
             lambda ps: optim.AdamL2(ps, eps=1e-8, bias_correction=True, **hp),
             lambda ps: torch.optim.Adam(ps, eps=1e-8, foreach=True, **hp)),
+        # Lion (one moment, a sign) against torch's foreach AdamW: target <= 1 ("no slower")
+        "Lion vs torch AdamW": (
+            lambda ps: optim.Lion(ps, lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1),
+            lambda ps: torch.optim.AdamW(ps, eps=1e-8, foreach=True, **hp)),
         "NormalizedSteepestDescent(linf) vs torch AdamW (info)": (
             lambda ps: optim.NormalizedSteepestDescent(ps, lr=1e-3, norm="linf", weight_decay=0.1),
             lambda ps: torch.optim.AdamW(ps, eps=1e-8, foreach=True, **hp)),
@@ -96,12 +104,15 @@ def main() -> None:
             lambda ps: optim.NormalizedSteepestDescent(ps, lr=1e-3, norm="l2", weight_decay=0.1),
             lambda ps: torch.optim.AdamW(ps, eps=1e-8, foreach=True, **hp)),
     }
+    if args.only:
+        cases = {name: pair for name, pair in cases.items() if args.only in name}
     results = {name: compare(mk_ours, mk_ref, base, args.repeats, args.steps)
                for name, (mk_ours, mk_ref) in cases.items()}
 
     config = dict(vars(args), n_params=n_params, hyperparameters=hp, target_ratio=1.1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"provenance": report.provenance(config, SEED),
+    out = RESULTS.with_suffix(".local.json") if args.only else RESULTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"provenance": report.provenance(config, SEED),
                                    "results": results}, indent=2) + "\n")
     print(f"{n_params / 1e6:.2f}M parameters, {args.threads} thread(s), median of {args.repeats} "
           f"interleaved repeats x {args.steps} steps")
@@ -109,7 +120,7 @@ def main() -> None:
     for name, r in results.items():
         print(f"{name:58s} {r['ours_ms']:8.2f} {r['ref_ms']:8.2f} {r['median_ratio']:6.3f} "
               f"{r['min_ratio']:6.3f}-{r['max_ratio']:.3f}")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -204,3 +204,103 @@ def test_exponent_just_above_one_stays_accurate(p):
         direction = norm.steepest_direction(g)
         assert abs(g @ direction - norm.dual(g)) <= REL_TOL * norm.dual(g)
         assert abs(norm.value(direction) - 1.0) <= REL_TOL
+
+
+# ----- matrix norms: spectral, nuclear, Frobenius (book: ch-many-optimizers) ----------------
+
+from implicit_bias.norms import MatrixNorm, polar_factor  # noqa: E402
+
+MATRIX_TOL = 1e-10  # relative: an SVD of an at most 6 x 6 matrix is backward stable to ~1e-15
+mat_entries = st.one_of(st.sampled_from([0.0, 1.0, -1.0]),
+                        st.floats(min_value=-1e2, max_value=1e2, allow_nan=False,
+                                  allow_infinity=False))
+matrices = st.tuples(st.integers(1, 6), st.integers(1, 6)).flatmap(
+    lambda shape: st.lists(mat_entries, min_size=shape[0] * shape[1],
+                           max_size=shape[0] * shape[1]).map(
+        lambda v: np.array(v, dtype=float).reshape(shape)))
+
+
+def low_rank(rng, m, n, r):
+    return rng.standard_normal((m, r)) @ rng.standard_normal((r, n))
+
+
+@pytest.mark.parametrize("name, dual", [("spectral", "nuclear"), ("nuclear", "spectral"),
+                                        ("frobenius", "frobenius")])
+def test_matrix_norm_names_and_duals(name, dual):
+    norm = get_norm(name)
+    assert isinstance(norm, MatrixNorm) and norm.name == name
+    assert norm.dual_norm.name == dual and get_norm(norm) is norm
+
+
+@SETTINGS
+@given(matrices)
+def test_matrix_norms_match_singular_values(g):
+    s = np.linalg.svd(g, compute_uv=False)
+    scale = max(s[0], 1e-300)
+    assert get_norm("spectral").value(g) == pytest.approx(s[0], rel=MATRIX_TOL, abs=1e-12 * scale)
+    assert get_norm("nuclear").value(g) == pytest.approx(s.sum(), rel=MATRIX_TOL, abs=1e-12 * scale)
+    assert get_norm("frobenius").value(g) == pytest.approx(np.sqrt((s ** 2).sum()), rel=MATRIX_TOL)
+    assert get_norm("spectral").dual(g) == pytest.approx(s.sum(), rel=MATRIX_TOL, abs=1e-12 * scale)
+
+
+@SETTINGS
+@given(matrices, st.sampled_from(["spectral", "nuclear", "frobenius"]))
+def test_matrix_steepest_direction_is_a_dual_norm_maximiser(g, name):
+    """Lemma 2.2 in matrix form: <G, Delta> = ||G||_* and ||Delta|| = 1 (0 for G = 0)."""
+    norm = get_norm(name)
+    d = norm.steepest_direction(g)
+    dual = norm.dual(g)
+    assert d.shape == g.shape
+    if dual == 0.0:
+        assert not d.any()
+        return
+    assert np.sum(g * d) == pytest.approx(dual, rel=1e-9)
+    assert norm.value(d) == pytest.approx(1.0, rel=1e-9)
+
+
+@SETTINGS
+@given(matrices)
+def test_polar_factor_svd_identities(g):
+    """P = U V^T is a partial isometry (P P^T P = P), G^T P = V S V^T is symmetric positive
+    semi-definite, and P (V S V^T) = G: the polar decomposition."""
+    p = polar_factor(g)
+    assert np.allclose(p @ p.T @ p, p, atol=1e-9)
+    sym = g.T @ p
+    assert np.allclose(sym, sym.T, atol=1e-9 * max(1.0, np.abs(g).max()))
+    assert np.linalg.eigvalsh(0.5 * (sym + sym.T)).min() >= -1e-9 * max(1.0, np.abs(g).max())
+    assert np.allclose(p @ sym, g, atol=1e-9 * max(1.0, np.abs(g).max()))  # G = (UV^T)(V S V^T)
+
+
+def test_polar_factor_rank_deficient_tie_rule():
+    """For rank r < min(m, n) the returned maximiser is zero on the null spaces: rank r, and its
+    singular values are r ones and zeros."""
+    rng = np.random.default_rng(0)
+    g = low_rank(rng, 5, 4, 2)
+    s = np.linalg.svd(polar_factor(g), compute_uv=False)
+    assert np.allclose(s, [1, 1, 0, 0], atol=1e-12)
+    assert not get_norm("spectral").steepest_direction(np.zeros((3, 2))).any()
+
+
+def test_spectral_lmo_and_nsd_wd_accept_matrices():
+    from implicit_bias.steepest import frank_wolfe_step, nsd_wd_step
+    rng = np.random.default_rng(1)
+    x, g = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    spec = get_norm("spectral")
+    s = spec.lmo(g, 2.0)
+    assert spec.value(s) == pytest.approx(2.0) and np.sum(g * s) == pytest.approx(-2 * spec.dual(g))
+    # Theorem 3.2 in the spectral norm: NSD-WD step = FW step with gamma = lr * wd, r = 1/wd
+    assert np.allclose(nsd_wd_step(x, g, 0.1, 2.0, "spectral"),
+                       frank_wolfe_step(x, g, 0.2, 0.5, "spectral"), atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["spectral", "nuclear", "frobenius"])
+def test_matrix_random_point_and_bad_inputs(name):
+    norm = get_norm(name)
+    x = norm.random_point(np.random.default_rng(0), (3, 5), radius=1.5)
+    assert x.shape == (3, 5) and norm.value(x) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="2 dimension"):
+        norm.value(np.ones(3))
+    with pytest.raises(ValueError, match="finite"):
+        norm.steepest_direction(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ValueError):
+        MatrixNorm("schatten-3")

@@ -347,3 +347,119 @@ def test_nsd_rejects_groups_with_different_learning_rates():
     a.grad, b.grad = torch.ones(1), torch.ones(1)
     with pytest.raises(ValueError, match="lr"):
         opt.step()
+
+
+# ----- Lion, Signum and spectral NSD (book: ch-many-optimizers) -----------------------------
+
+from implicit_bias.optim import Lion, NormalizedSteepestDescent, polar_factor  # noqa: E402
+
+
+def lion_reference(x0, grads, lr, betas, wd):
+    """Chen et al. (2023), Algorithm 2, written out in float64 NumPy."""
+    b1, b2 = betas
+    x, m, xs = x0.copy(), np.zeros_like(x0), []
+    for g in grads:
+        c = b1 * m + (1 - b1) * g
+        x = (1 - lr * wd) * x - lr * np.sign(c)
+        m = b2 * m + (1 - b2) * g
+        xs.append(x.copy())
+    return np.array(xs)
+
+
+@pytest.mark.parametrize("betas", [(0.9, 0.99), (0.95, 0.98), (0.99, 0.9), (0.0, 0.0)])
+def test_lion_matches_the_formula(betas):
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal(7)
+    grads = rng.standard_normal((40, 7))
+    grads[:, 0] = 0.0  # a coordinate with zero gradients: sign(0) = 0, only decay
+    param = torch.nn.Parameter(torch.tensor(x0))
+    opt = Lion([param], lr=0.03, betas=betas, weight_decay=2.0)
+    xs = []
+    for g in grads:
+        param.grad = torch.tensor(g)
+        opt.step()
+        xs.append(param.detach().numpy().copy())
+    assert np.allclose(xs, lion_reference(x0, grads, 0.03, betas, 2.0), rtol=0, atol=1e-14)
+
+
+def test_lion_matches_lion_pytorch():
+    """lion-pytorch (lucidrains), the reference PyPI implementation: identical float32 steps."""
+    lion_pytorch = pytest.importorskip("lion_pytorch")
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(4))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    ours = Lion(a, lr=1e-2, betas=(0.9, 0.99), weight_decay=1.5)
+    theirs = lion_pytorch.Lion(b, lr=1e-2, betas=(0.9, 0.99), weight_decay=1.5)
+    for _ in range(50):
+        for p, q in zip(a, b):
+            g = torch.randn_like(p)
+            p.grad, q.grad = g.clone(), g.clone()
+        ours.step()
+        theirs.step()
+    for p, q in zip(a, b):
+        assert torch.allclose(p, q, rtol=0, atol=1e-6)  # foreach lerp vs mul/add: float32 ulps
+
+
+def test_lion_stays_in_the_linf_ball_for_any_betas():
+    torch.manual_seed(0)
+    for betas in [(0.9, 0.99), (0.99, 0.9), (0.0, 0.999)]:
+        p = torch.nn.Parameter(5 * torch.randn(50, dtype=torch.float64))
+        opt = Lion([p], lr=0.05, betas=betas, weight_decay=2.0)
+        for t in range(300):
+            p.grad = torch.randn(50, dtype=torch.float64) * 10 ** float(torch.randint(-3, 3, ()))
+            opt.step()
+        assert float(p.detach().abs().max()) <= 0.5 + 1e-12
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(lr=-1.0), "lr"), (dict(lr=1.0, weight_decay=2.0), "lr \\* weight_decay"),
+    (dict(betas=(1.0, 0.9)), "beta1"), (dict(betas=(0.9, -0.1)), "beta2"),
+    (dict(weight_decay=-1.0), "weight_decay"), (dict(lr=float("nan")), "lr")])
+def test_lion_rejects_invalid_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Lion([torch.nn.Parameter(torch.zeros(2))], **kwargs)
+
+
+def test_lion_checks_decay_at_step_time():
+    p = torch.nn.Parameter(torch.zeros(2))
+    opt = Lion([p], lr=0.1, weight_decay=1.0)
+    opt.param_groups[0]["lr"] = 2.0
+    p.grad = torch.ones(2)
+    with pytest.raises(ValueError, match="weight_decay"):
+        opt.step()
+
+
+def test_signum_is_sign_of_the_momentum():
+    rng = np.random.default_rng(2)
+    grads = rng.standard_normal((20, 5))
+    p = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
+    opt = NormalizedSteepestDescent([p], lr=0.1, norm="linf", weight_decay=1.0, momentum=0.9)
+    x, m = np.zeros(5), np.zeros(5)
+    for g in grads:
+        p.grad = torch.tensor(g)
+        opt.step()
+        m = 0.9 * m + 0.1 * g
+        x = 0.9 * x - 0.1 * np.sign(m)
+    assert np.allclose(p.detach().numpy(), x, atol=1e-14)
+
+
+def test_spectral_nsd_is_exact_polar_per_matrix_and_sign_elsewhere():
+    rng = np.random.default_rng(3)
+    w0, v0 = rng.standard_normal((6, 4)), rng.standard_normal(4)
+    w, v = torch.nn.Parameter(torch.tensor(w0)), torch.nn.Parameter(torch.tensor(v0))
+    opt = NormalizedSteepestDescent([w, v], lr=0.1, norm="spectral", weight_decay=0.5)
+    gw, gv = rng.standard_normal((6, 4)), rng.standard_normal(4)
+    w.grad, v.grad = torch.tensor(gw), torch.tensor(gv)
+    opt.step()
+    from implicit_bias.steepest import nsd_wd_step
+    assert np.allclose(w.detach().numpy(), nsd_wd_step(w0, gw, 0.1, 0.5, "spectral"), atol=1e-14)
+    assert np.allclose(v.detach().numpy(), nsd_wd_step(v0, gv, 0.1, 0.5, "linf"), atol=1e-14)
+    d = polar_factor(torch.tensor(gw))
+    assert np.allclose(torch.linalg.svdvals(d).numpy(), 1.0)
+
+
+def test_nsd_rejects_nuclear_and_bad_momentum():
+    with pytest.raises(ValueError, match="norm"):
+        NormalizedSteepestDescent([torch.nn.Parameter(torch.zeros(2, 2))], lr=0.1, norm="nuclear")
+    with pytest.raises(ValueError, match="momentum"):
+        NormalizedSteepestDescent([torch.nn.Parameter(torch.zeros(2))], lr=0.1, momentum=1.0)

@@ -198,3 +198,49 @@ def test_two_gloo_processes_take_the_single_process_step(corpus, tmp_path):
         a, b = one[key][1:], two[key][1:]
         assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-5, atol=1e-7), key
     assert list(one["linf_tensor"]) == list(two["linf_tensor"])
+
+
+# ----- Lion and torch Muon + AdamW (book: ch-many-optimizers) ---------------------------------
+
+@pytest.mark.parametrize("optimizer", ["lion", "muon"])
+def test_lion_and_muon_runs_respect_their_radii_and_resume_identically(corpus, tmp_path, optimizer):
+    from implicit_bias.muon import muon_radius
+
+    config = TrainConfig(**{**TINY.__dict__, "optimizer": optimizer})
+    Trainer(config, corpus=corpus, show_progress=False).run(tmp_path / "straight")
+    short = TrainConfig(**{**config.__dict__, "steps": 3})
+    Trainer(short, corpus=corpus, show_progress=False).run(tmp_path / "extended")
+    Trainer(config, corpus=corpus, show_progress=False).run(tmp_path / "extended", resume=True)
+    assert _metrics_text(tmp_path / "extended") == _metrics_text(tmp_path / "straight")
+    spectral = read_metrics(tmp_path / "straight" / "tensor_spectral.csv")
+    linf = read_metrics(tmp_path / "straight" / "tensor_linf.csv")
+    q = 1 - config.lr * config.weight_decay
+    steps = linf["step"]
+    if optimizer == "lion":  # every tensor: ||x_t||_inf <= 1/lambda + q^t (||x_0||_inf - 1/lambda)_+
+        for name in linf:
+            if name != "step":
+                v = linf[name]
+                assert (v <= 1 + q ** steps * max(v[0] - 1, 0) + 1e-6).all(), name
+    else:  # hidden matrices: ||W_t||_op <= R + q^t (||W_0||_op - R)_+, R = s c_NS / lambda
+        hidden = [n for n in spectral if n.startswith("transformer_encoder")]
+        assert len(hidden) == 8
+        for name in hidden:
+            shape = (48, 16) if "in_proj" in name else (16, 16)
+            radius = muon_radius(shape, config.weight_decay)
+            v = spectral[name]
+            assert (v <= radius + q ** steps * max(v[0] - radius, 0) + 0.02 * radius).all(), name
+
+
+def test_muon_splits_hidden_matrices_from_the_rest(corpus):
+    trainer = Trainer(TrainConfig(**{**TINY.__dict__, "optimizer": "muon"}), corpus=corpus,
+                      show_progress=False)
+    opt = trainer.optimizer
+    muon_params = {id(p) for g in opt.muon.param_groups for p in g["params"]}
+    for name, p in zip(trainer.names, trainer.params):
+        assert (id(p) in muon_params) == (p.ndim == 2 and name.startswith("transformer_encoder.")), name
+
+
+def test_lion_and_muon_reject_lr_times_weight_decay_above_one():
+    for optimizer in ("lion", "muon"):
+        with pytest.raises(ValueError, match="flips"):
+            TrainConfig(optimizer=optimizer, lr=2.0, weight_decay=1.0).validate()

@@ -1,10 +1,12 @@
 r"""Norms, dual norms, steepest-descent directions and linear minimisation oracles.
 
-Every norm here is an :math:`\ell_p` norm on :math:`\mathbb{R}^d`, :math:`1 \le p \le \infty`,
+The vector norms here are the :math:`\ell_p` norms on :math:`\mathbb{R}^d`, :math:`1 \le p \le \infty`,
 
 .. math::  \|x\|_p = \Big(\sum_i |x_i|^p\Big)^{1/p}, \qquad \|x\|_\infty = \max_i |x_i|,
 
-whose dual norm is :math:`\|\cdot\|_q` with :math:`1/p + 1/q = 1`.
+whose dual norm is :math:`\|\cdot\|_q` with :math:`1/p + 1/q = 1`; the matrix norms
+(:class:`MatrixNorm`: spectral, nuclear, Frobenius, on 2-D arrays) are the Schatten norms of the
+singular values, used by the book chapter ``ch-many-optimizers`` (Muon, spectral descent).
 
 The central object is the *steepest direction* of Lemma 2.2 (book label ``lem-2-2``):
 
@@ -39,13 +41,15 @@ array([ 1., -1.,  0.])
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import validation
 
-__all__ = ["LpNorm", "get_norm", "NORM_NAMES"]
+__all__ = ["LpNorm", "MatrixNorm", "get_norm", "NORM_NAMES", "MATRIX_NORM_NAMES",
+           "polar_factor"]
 
 #: Aliases accepted by :func:`get_norm`, mapped to the exponent ``p``.
 NORM_NAMES = {"l1": 1.0, "l2": 2.0, "linf": math.inf, "inf": math.inf}
@@ -183,13 +187,150 @@ class LpNorm:
         return f"LpNorm(p={self.p:g})"
 
 
-def get_norm(name: "str | float | int | LpNorm") -> LpNorm:
+#: The Schatten norms of :class:`MatrixNorm` (exponent of the singular values).
+MATRIX_NORM_NAMES = ("spectral", "nuclear", "frobenius")
+_MATRIX_DUALS = {"spectral": "nuclear", "nuclear": "spectral", "frobenius": "frobenius"}
+
+
+def _rank_tol(s: np.ndarray, shape) -> float:
+    """Singular values at or below ``max(m, n) * eps * sigma_max`` count as zero (the rule of
+    ``np.linalg.matrix_rank``): they are round-off of an exactly rank-deficient matrix."""
+    return float(max(shape) * np.finfo(float).eps * (s[0] if s.size else 0.0))
+
+
+def polar_factor(g: np.ndarray) -> np.ndarray:
+    r"""The thin polar factor :math:`U_r V_r^\top` of a matrix :math:`G = U\Sigma V^\top`, with
+    :math:`r` the numerical rank (singular values above ``max(m, n) * eps * sigma_max``).
+
+    It is the steepest direction of the spectral norm (``prop-spectral-steepest``):
+    :math:`\langle G, U_rV_r^\top\rangle = \sum_i\sigma_i = \|G\|_*` and
+    :math:`\|U_rV_r^\top\|_{op} = 1` (for :math:`G\ne0`).  Tie rule: for a rank-deficient
+    :math:`G` every :math:`U_rV_r^\top + W'` with :math:`W'` mapping the null space of :math:`G`
+    into the orthogonal complement of its range and :math:`\|W'\|_{op}\le1` is also a maximiser;
+    we return the one with :math:`W' = 0` (zero on the null spaces, the minimal-Frobenius-norm
+    maximiser), so ``G = 0`` gives ``0``.
+
+    >>> polar_factor(np.array([[2.0, 0.0], [0.0, 0.0]]))
+    array([[1., 0.],
+           [0., 0.]])
+    """
+    u, s, vt = np.linalg.svd(g, full_matrices=False)
+    r = int(np.sum(s > _rank_tol(s, g.shape))) if s.size and s[0] > 0 else 0
+    return u[:, :r] @ vt[:r]
+
+
+@dataclass(frozen=True)
+class MatrixNorm:
+    r"""A Schatten norm of a matrix :math:`W\in\mathbb{R}^{m\times n}` (2-D arrays only):
+
+    * ``"spectral"`` (Schatten-∞, operator norm): :math:`\|W\|_{op} = \sigma_{\max}(W)`; dual the
+      nuclear norm; steepest direction the polar factor :math:`UV^\top` (:func:`polar_factor`),
+      so NSD-WD in this norm is exact Muon without momentum ("spectral descent");
+    * ``"nuclear"`` (Schatten-1): :math:`\sum_i\sigma_i`; dual the spectral norm; steepest
+      direction :math:`u_1v_1^\top`, the top singular pair (tie rule: the first pair that
+      ``np.linalg.svd`` returns; its sign is fixed by :math:`\langle G, u_1v_1^\top\rangle=\sigma_1>0`);
+    * ``"frobenius"`` (Schatten-2): :math:`\|W\|_F`; self-dual; steepest direction
+      :math:`G/\|G\|_F`.
+
+    The interface is that of :class:`LpNorm` (``value``, ``dual``, ``dual_norm``,
+    ``steepest_direction``, ``lmo``, ``random_point``), so :func:`~implicit_bias.steepest.nsd_wd_step`,
+    :func:`~implicit_bias.steepest.frank_wolfe_step` and the runners accept it unchanged.
+    ``g = 0`` gives the direction ``0``, as for :class:`LpNorm`.
+
+    >>> spec = get_norm("spectral")
+    >>> g = np.array([[3.0, 0.0], [0.0, -1.0]])
+    >>> spec.value(g), spec.dual(g)
+    (3.0, 4.0)
+    >>> spec.steepest_direction(g)
+    array([[ 1.,  0.],
+           [ 0., -1.]])
+    """
+
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in MATRIX_NORM_NAMES:
+            raise ValueError(f"matrix norm must be one of {MATRIX_NORM_NAMES}, got {self.kind!r}")
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    @property
+    def dual_norm(self) -> "MatrixNorm":
+        """The dual norm (spectral and nuclear are each other's dual; Frobenius is self-dual)."""
+        return MatrixNorm(_MATRIX_DUALS[self.kind])
+
+    @staticmethod
+    def _matrix(name: str, x) -> np.ndarray:
+        return validation.finite_array(name, x, ndim=2)
+
+    @staticmethod
+    def _schatten(x: np.ndarray, kind: str) -> float:
+        if x.size == 0:
+            return 0.0
+        if kind == "frobenius":
+            return _lp(x, 2.0)
+        s = np.linalg.svd(x, compute_uv=False)
+        return float(s[0]) if kind == "spectral" else float(s.sum())
+
+    def value(self, x: np.ndarray) -> float:
+        """The norm of the matrix ``x``."""
+        return self._schatten(self._matrix("x", x), self.kind)
+
+    def dual(self, g: np.ndarray) -> float:
+        r"""The dual norm :math:`\max_{\|X\|\le1}\langle G, X\rangle` (trace inner product)."""
+        return self._schatten(self._matrix("g", g), _MATRIX_DUALS[self.kind])
+
+    def steepest_direction(self, g: np.ndarray) -> np.ndarray:
+        r"""A maximiser of :math:`\langle G,\Delta\rangle` over :math:`\|\Delta\|\le1` (Lemma 2.2):
+        polar factor (spectral), top singular pair (nuclear), :math:`G/\|G\|_F` (Frobenius);
+        tie rules in the class docstring."""
+        g = self._matrix("gradient g", g)
+        if g.size == 0 or not np.any(g):
+            return np.zeros_like(g)
+        if self.kind == "frobenius":
+            return g / _lp(g, 2.0)
+        if self.kind == "spectral":
+            return polar_factor(g)
+        u, _, vt = np.linalg.svd(g, full_matrices=False)
+        return np.outer(u[:, 0], vt[0])
+
+    def lmo(self, g: np.ndarray, radius: float) -> np.ndarray:
+        r"""Frank--Wolfe oracle :math:`\arg\min_{\|S\|\le r}\langle G,S\rangle = -r\Delta`
+        (spectral: :math:`-rUV^\top`)."""
+        radius = validation.nonneg_finite("radius", radius)
+        return -radius * self.steepest_direction(g)
+
+    def random_point(self, rng: np.random.Generator, shape, radius: float = 1.0) -> np.ndarray:
+        r"""A random matrix of the given ``shape`` (a pair, or an int for a square matrix) on the
+        sphere of radius ``radius``: a Gaussian matrix rescaled.
+
+        >>> x = get_norm("spectral").random_point(np.random.default_rng(0), (3, 2), radius=2.0)
+        >>> x.shape, round(get_norm("spectral").value(x), 12)
+        ((3, 2), 2.0)
+        """
+        shape = (shape, shape) if isinstance(shape, numbers.Integral) else tuple(shape)
+        if len(shape) != 2:
+            raise ValueError(f"shape must be a pair (m, n), got shape={shape!r}")
+        m, n = (validation.positive_int("shape[0]", shape[0]),
+                validation.positive_int("shape[1]", shape[1]))
+        radius = validation.nonneg_finite("radius", radius)
+        u = rng.standard_normal((m, n))
+        return radius * u / self.value(u)
+
+    def __repr__(self) -> str:
+        return f"MatrixNorm({self.kind!r})"
+
+
+def get_norm(name: "str | float | int | LpNorm | MatrixNorm") -> "LpNorm | MatrixNorm":
     r"""Return the norm called ``name``.
 
     Args:
         name: ``"l1"``, ``"l2"``, ``"linf"`` (alias ``"inf"``), a string ``"l<p>"`` such as
-            ``"l3"`` or ``"l1.5"``, a real number ``p >= 1`` (``math.inf`` included), or an
-            :class:`LpNorm`, which is returned unchanged.
+            ``"l3"`` or ``"l1.5"``, a real number ``p >= 1`` (``math.inf`` included), a matrix
+            norm ``"spectral"``, ``"nuclear"`` or ``"frobenius"`` (a :class:`MatrixNorm`, for
+            2-D arrays), or an :class:`LpNorm`/:class:`MatrixNorm`, which is returned unchanged.
 
     Raises:
         ValueError: for an empty or unknown name, or ``p < 1`` (not a norm).
@@ -199,7 +340,7 @@ def get_norm(name: "str | float | int | LpNorm") -> LpNorm:
     >>> get_norm(1.5).q
     3.0
     """
-    if isinstance(name, LpNorm):
+    if isinstance(name, (LpNorm, MatrixNorm)):
         return name
     if isinstance(name, bool):
         raise ValueError(f"unknown norm {name!r}")
@@ -210,6 +351,8 @@ def get_norm(name: "str | float | int | LpNorm") -> LpNorm:
     key = name.strip().lower()
     if key in NORM_NAMES:
         return LpNorm(NORM_NAMES[key])
+    if key in MATRIX_NORM_NAMES:
+        return MatrixNorm(key)
     if key.startswith("l"):
         try:
             p = float(key[1:])
@@ -218,5 +361,6 @@ def get_norm(name: "str | float | int | LpNorm") -> LpNorm:
         if p is not None:
             return LpNorm(p)
     raise ValueError(
-        f"unknown norm {name!r}: use 'l1', 'l2', 'linf', 'l<p>' or a number p >= 1"
+        f"unknown norm {name!r}: use 'l1', 'l2', 'linf', 'l<p>', a number p >= 1, or a matrix "
+        f"norm 'spectral', 'nuclear', 'frobenius'"
     )

@@ -32,7 +32,13 @@ gradients have all been exactly zero has :math:`m_t = v_t = 0` and receives no u
 (of all groups) taken as one vector: SignGD for ``"linf"``, normalised GD for ``"l2"``, one
 coordinate for ``"l1"``.
 
-The optimizers with decoupled weight decay (:class:`AdamW`, :class:`NormalizedSteepestDescent`)
+**Lion** (Chen et al. 2023): :math:`c_t = \beta_1 m_{t-1} + (1-\beta_1)g_t`,
+:math:`x_t = (1-\lambda\eta_t)x_{t-1} - \eta_t\operatorname{sign}(c_t)`,
+:math:`m_t = \beta_2 m_{t-1} + (1-\beta_2)g_t`: NSD-WD in ℓ∞ with the direction taken at a
+momentum (book chapter ``ch-many-optimizers``).
+
+The optimizers with decoupled weight decay (:class:`AdamW`, :class:`Lion`,
+:class:`NormalizedSteepestDescent`)
 reject :math:`\lambda\eta>1`: the factor :math:`1-\lambda\eta` would be negative and flip the
 sign of the weights at every step.  They are tested against the float64 reference
 implementations :func:`implicit_bias.adamw.run_adamw` and
@@ -52,7 +58,8 @@ from . import validation
 from .history import History, learning_rates
 from .norms import get_norm
 
-__all__ = ["AdamW", "AdamL2", "Adam", "NormalizedSteepestDescent", "run_torch_optimizer"]
+__all__ = ["AdamW", "AdamL2", "Adam", "Lion", "NormalizedSteepestDescent", "polar_factor",
+           "run_torch_optimizer"]
 
 
 def _validate_adam_args(lr, betas, eps, weight_decay, decoupled: bool) -> None:
@@ -226,41 +233,157 @@ class Adam(AdamL2):
     """Plain Adam: :class:`AdamL2` with the default ``weight_decay=0``."""
 
 
-class NormalizedSteepestDescent(Optimizer):
-    r"""Normalized steepest descent with decoupled weight decay, Eq. (1):
+class Lion(Optimizer):
+    r"""Lion, exactly as Algorithm 2 of Chen et al. (2023, arXiv 2302.06675), decoupled decay:
 
     .. math::
 
+        c_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+        x_t = (1-\lambda\eta_t)\,x_{t-1} - \eta_t\operatorname{sign}(c_t),\qquad
+        m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t,
+
+    with :math:`m_0 = 0` and :math:`\operatorname{sign}(0) = 0` (torch's ``sign``, the tie rule of
+    the ℓ∞ steepest direction in :mod:`implicit_bias.norms`).  Since
+    :math:`\|\operatorname{sign}(c_t)\|_\infty\le1`, Lemma 3.1 gives
+    :math:`\|x_t\|_\infty\le1/\lambda` after a transient, for every :math:`\beta_1,\beta_2`
+    (book: ``prop-lion-nsd``).
+
+    Args:
+        params: parameters or groups.
+        lr: :math:`\eta\ge0`, with :math:`\lambda\eta\le1` (else ``ValueError``).
+        betas: :math:`(\beta_1,\beta_2)\in[0,1)^2` (any order).
+        weight_decay: :math:`\lambda\ge0`.
+
+    The state is ``exp_avg`` (:math:`m_t`) and ``step``, as in ``torch.optim.AdamW``; the update uses
+    foreach kernels (``bench/bench_optim.py`` times it against ``torch.optim.AdamW``).
+
+    Example:
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = Lion(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=1.0)
+        >>> model(torch.ones(1, 3)).sum().backward(); opt.step()
+    """
+
+    def __init__(self, params, lr: float = 1e-4, betas=(0.9, 0.99), weight_decay: float = 0.0):
+        validation.nonneg_finite("lr", lr)
+        validation.betas(betas)
+        validation.nonneg_finite("weight_decay", weight_decay)
+        validation.decay_factor(lr, weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Perform one step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = _closure_loss(closure)
+        for group in self.param_groups:  # before any state changes (a scheduler may raise lr)
+            validation.decay_factor(group["lr"], group["weight_decay"])
+        for group in self.param_groups:
+            params, grads, exp_avgs = [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("Lion does not support sparse gradients")
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] = int(state["step"]) + 1
+                params.append(p)
+                grads.append(p.grad)
+                exp_avgs.append(state["exp_avg"])
+            if not params:
+                continue
+            lr, wd = group["lr"], group["weight_decay"]
+            beta1, beta2 = group["betas"]
+            # c = beta1 m + (1 - beta1) g = m + (1 - beta1)(g - m)   (interpolation, then sign)
+            update = torch._foreach_lerp(exp_avgs, grads, 1.0 - beta1)
+            torch._foreach_sign_(update)
+            if wd != 0.0:
+                # x <- (1 - lr * lambda) x   (decoupled weight decay, checked above)
+                torch._foreach_mul_(params, 1.0 - lr * wd)
+            # x <- x - lr * sign(c)
+            torch._foreach_add_(params, update, alpha=-lr)
+            # m <- beta2 m + (1 - beta2) g
+            torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta2)
+        return loss
+
+
+def polar_factor(g: torch.Tensor) -> torch.Tensor:
+    r"""The thin polar factor :math:`U_rV_r^\top` of a 2-D tensor, computed by an SVD in float64
+    with the rank rule of :func:`implicit_bias.norms.polar_factor` (zero on the null spaces),
+    returned in ``g``'s dtype and device.  It is exact, unlike Muon's Newton--Schulz iteration."""
+    g64 = g.detach().to(dtype=torch.float64)
+    u, s, vh = torch.linalg.svd(g64, full_matrices=False)
+    if s.numel() == 0 or float(s[0]) == 0.0:
+        return torch.zeros_like(g)
+    tol = max(g.shape) * torch.finfo(torch.float64).eps * float(s[0])
+    r = int((s > tol).sum())
+    return (u[:, :r] @ vh[:r]).to(dtype=g.dtype)
+
+
+class NormalizedSteepestDescent(Optimizer):
+    r"""Normalized steepest descent with decoupled weight decay, Eq. (1), optionally with momentum:
+
+    .. math::
+
+        m_t = \beta m_{t-1} + (1-\beta) g_t,
+
         x_t = (1-\lambda\eta_t)x_{t-1} - \eta_t\Delta_t,
 
-        \Delta_t \in \arg\max_{\|\Delta\|\le1}\langle \nabla L(x_{t-1}), \Delta\rangle.
+        \Delta_t \in \arg\max_{\|\Delta\|\le1}\langle m_t, \Delta\rangle,
 
-    The norm is taken over *all* parameters with a gradient, concatenated into one vector
-    (so ``"l2"`` divides by the global gradient norm).  Learning rate and weight decay must be the
-    same in every group, since the direction couples them.
+    with :math:`m_t = g_t` when ``momentum=0`` (the default; Eq. 1 exactly).  With ``"linf"`` and
+    ``momentum>0`` this is Signum (Bernstein et al. 2018): :math:`x_t = (1-\lambda\eta)x_{t-1} -
+    \eta\operatorname{sign}(m_t)`.
+
+    The norm:
+
+    * an :math:`\ell_p` norm (``"linf"`` = SignGD/Signum, ``"l2"``, ``"l1"``, any ``p >= 1``) is
+      taken over *all* parameters with a gradient, concatenated into one vector (so ``"l2"``
+      divides by the global norm);
+    * ``"spectral"`` is applied *per tensor*: each 2-D tensor moves along the exact polar factor
+      :math:`U V^\top` of its own (momentum) gradient (:func:`polar_factor`, an SVD: Muon with
+      an exact orthogonalisation), and every other tensor along ``sign`` (the documented
+      fallback, ``fallback_norm="linf"``).  Each block's update then has norm 1 in its own norm, so
+      this is NSD-WD for the product norm :math:`\max(\max_W\|W\|_{op}, \max_v\|v\|_\infty)`
+      (the steepest direction of a max of block norms is the list of the blocks' directions), and
+      Lemma 3.1 bounds every matrix's spectral norm and every other tensor's ℓ∞ norm by
+      :math:`1/\lambda` after a transient.
+
+    Learning rate, weight decay and momentum must be the same in every group.
 
     Args:
         params: parameters or groups.
         lr: :math:`\eta\ge0`.
-        norm: ``"linf"`` (SignGD), ``"l2"``, ``"l1"`` or any ``p >= 1``.
+        norm: ``"linf"``, ``"l2"``, ``"l1"``, any ``p >= 1``, or ``"spectral"``.
         weight_decay: :math:`\lambda\ge0` with :math:`\lambda\eta\le1`.
+        momentum: :math:`\beta\in[0,1)` (state ``momentum_buffer``).
     """
 
-    def __init__(self, params, lr: float, norm="linf", weight_decay: float = 0.0):
+    def __init__(self, params, lr: float, norm="linf", weight_decay: float = 0.0,
+                 momentum: float = 0.0):
         validation.decay_factor(lr, weight_decay)
+        validation.unit_interval("momentum", momentum)
         self.norm = get_norm(norm)
-        super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
+        if self.norm.name not in ("spectral",) and not hasattr(self.norm, "p"):
+            raise ValueError(f"NormalizedSteepestDescent supports l_p norms and 'spectral', "
+                             f"got norm={norm!r}")
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum))
 
     @torch.no_grad()
     def _direction(self, grads):
         """Steepest direction of Lemma 2.2 for the concatenated gradient, split per tensor.
 
         ``linf`` is ``sign(g)`` computed on the device (the closed form of
-        :meth:`~implicit_bias.norms.LpNorm.steepest_direction`); every other norm calls that method
-        on the float64 concatenation, so there is one implementation of the direction.
+        :meth:`~implicit_bias.norms.LpNorm.steepest_direction`); ``spectral`` is the polar factor of
+        each 2-D tensor and ``sign`` of the others; every other norm calls
+        :meth:`~implicit_bias.norms.LpNorm.steepest_direction` on the float64 concatenation, so
+        there is one implementation of the direction.
         """
         if not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):
             raise ValueError("gradient g must be finite (found nan or inf)")
+        if self.norm.name == "spectral":
+            return [polar_factor(g) if g.ndim == 2 else torch.sign(g) for g in grads]
         if math.isinf(self.norm.p):
             return torch._foreach_sign(grads)
         flat = torch.cat([g.detach().reshape(-1).to(device="cpu", dtype=torch.float64)
@@ -277,13 +400,26 @@ class NormalizedSteepestDescent(Optimizer):
                  if p.grad is not None]
         if not pairs:
             return loss
-        settings = {(g["lr"], g["weight_decay"]) for _, g in pairs}
+        settings = {(g["lr"], g["weight_decay"], g.get("momentum", 0.0)) for _, g in pairs}
         if len(settings) > 1:
-            raise ValueError("NormalizedSteepestDescent needs one lr and weight_decay for all groups")
-        lr, wd = settings.pop()
+            raise ValueError("NormalizedSteepestDescent needs one lr, weight_decay and momentum "
+                             "for all groups")
+        lr, wd, beta = settings.pop()
         decay = validation.decay_factor(lr, wd)
+        validation.unit_interval("momentum", beta)
         params = [p for p, _ in pairs]
-        directions = self._direction([p.grad for p in params])
+        grads = [p.grad for p in params]
+        if beta != 0.0:
+            bufs = []
+            for p in params:
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                bufs.append(state["momentum_buffer"])
+            # m <- beta m + (1 - beta) g
+            torch._foreach_lerp_(bufs, grads, 1.0 - beta)
+            grads = bufs
+        directions = self._direction(grads)
         # eq-1: x <- (1 - lr*wd) x - lr * Delta
         if wd != 0.0:
             torch._foreach_mul_(params, decay)

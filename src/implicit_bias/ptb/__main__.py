@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--beta1", type=float, required=True)
     run.add_argument("--beta2", type=float, required=True)
     run.add_argument("--weight-decay", type=float, required=True,
-                     help="lambda (ignored by --optimizer adam); AdamW needs lr * lambda <= 1")
+                     help="lambda (ignored by --optimizer adam); AdamW, Lion and Muon need lr * lambda <= 1")
     run.add_argument("--lr", type=float, default=None, help="eta (default: the preset's)")
     run.add_argument("--eps", type=float, default=None, help="epsilon (default 0)")
     run.add_argument("--bias-correction", action="store_true",

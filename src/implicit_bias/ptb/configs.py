@@ -35,11 +35,18 @@ import math
 import re
 from dataclasses import asdict, dataclass, replace
 
-__all__ = ["TrainConfig", "CONFIGS", "BETAS", "WEIGHT_DECAYS", "OPTIMIZERS", "LOSS_REDUCTIONS",
+__all__ = ["TrainConfig", "CONFIGS", "BETAS", "WEIGHT_DECAYS", "OPTIMIZERS", "DECOUPLED",
+           "LOSS_REDUCTIONS",
            "RESUMABLE", "config_differences", "get_config", "sweep_configs"]
 
-#: the optimizers a run can use (``--optimizer``)
-OPTIMIZERS = ("adamw", "adam", "adam-l2")
+#: the optimizers a run can use (``--optimizer``). ``lion`` is :class:`implicit_bias.optim.Lion`
+#: (betas = (beta1, beta2)) on every tensor; ``muon`` is ``torch.optim.Muon`` (momentum = beta1,
+#: Nesterov, ``adjust_lr_fn=None``) on the 2-D matrices of the transformer layers and
+#: :class:`implicit_bias.optim.AdamW` (beta1, beta2, eps) on the embedding, the decoder and every
+#: other tensor, with one lr and weight decay (book chapter ``ch-many-optimizers``).
+OPTIMIZERS = ("adamw", "adam", "adam-l2", "lion", "muon")
+#: the optimizers with decoupled weight decay, whose factor 1 - lr * weight_decay must be >= 0
+DECOUPLED = ("adamw", "lion", "muon")
 #: how Adam-ℓ2's loss is reduced over tokens (``--loss-reduction``)
 LOSS_REDUCTIONS = ("mean", "sum")
 #: the settings that may change between a run and its resumption, because they change speed,
@@ -117,8 +124,8 @@ class TrainConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is invalid: must be a multiple of "
                              f"n_heads={self.n_heads}")
-        if self.optimizer == "adamw" and self.lr * self.weight_decay > 1.0:
-            # AdamW multiplies x by 1 - λη each step: above 1 the factor is negative and the
+        if self.optimizer in DECOUPLED and self.lr * self.weight_decay > 1.0:
+            # AdamW (and Lion, Muon) multiplies x by 1 - λη each step: above 1 the factor is negative and the
             # iterates flip sign every step instead of decaying (Algorithm 1 needs λη <= 1)
             raise ValueError(f"lr * weight_decay = {self.lr:g} * {self.weight_decay:g} = "
                              f"{self.lr * self.weight_decay:g} is invalid: must be <= 1, else the "

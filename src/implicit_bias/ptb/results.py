@@ -8,6 +8,8 @@ A run folder (named by :meth:`.configs.TrainConfig.label`) holds
   norms of :math:`x_t`;
 * ``tensor_linf.csv``: ``step`` and the ℓ∞ norm of every parameter tensor, every
   ``tensor_log_every`` steps and at the last one;
+* ``tensor_spectral.csv`` (``lion`` and ``muon`` runs only): ``step`` and the spectral norm
+  :math:`\sigma_{\max}` of every 2-D tensor, at the same steps;
 * ``run.json``: ``config`` (every setting), ``label``, ``status`` (:data:`~implicit_bias.ptb.results.STATUSES`), ``summary``,
   ``timing`` (summed over the sessions that produced the kept steps), ``provenance``, and
   ``divergence`` when the run diverged;
@@ -55,7 +57,7 @@ COLUMNS = {
 STATUSES = ("running", "interrupted", "diverged", "complete")
 #: the files a run writes; a folder holding any of them is a run folder (a README.md alone is
 #: not enough, since a user's folder may have its own)
-RUN_FILES = ("run.json", "metrics.csv", "tensor_linf.csv", "checkpoint.pt")
+RUN_FILES = ("run.json", "metrics.csv", "tensor_linf.csv", "tensor_spectral.csv", "checkpoint.pt")
 README_TITLE = "# PTB run `"
 #: environment variable naming a copy of ``book/results/ptb`` (see :func:`committed_results_dir`)
 RESULTS_ENV = "IMPLICIT_BIAS_RESULTS"
@@ -106,6 +108,8 @@ def write_readme(directory, label: str) -> None:
              "of x_t):", ""]
     lines += [f"* `{name}`: {text}" for name, text in COLUMNS.items()]
     lines += ["", "`tensor_linf.csv`: `step` and ||.||_inf of every parameter tensor.",
+              "`tensor_spectral.csv` (lion and muon runs only): `step` and the spectral norm "
+              "sigma_max of every 2-D tensor.",
               "`run.json`: configuration, status (running / interrupted / diverged / complete), "
               "summary, timing, provenance.",
               "`checkpoint.pt`: the state `--resume` continues from.", ""]

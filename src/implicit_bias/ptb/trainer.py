@@ -1,4 +1,5 @@
-r"""Exact full-batch training of the PTB transformer with AdamW (Algorithm 1), Adam-ℓ2 or Adam.
+r"""Exact full-batch training of the PTB transformer with AdamW (Algorithm 1), Adam-ℓ2 or Adam
+(and, for the chapter ``ch-many-optimizers``, Lion or torch's Muon + AdamW).
 
 Each step computes the gradient of the full-batch objective
 
@@ -20,7 +21,8 @@ After every step :math:`t` the trainer records ``loss`` :math:`=` mean cross-ent
 :math:`x_{t-1}` (the point whose gradient made the step), :math:`\|x_t\|_\infty`, the tensor
 attaining it, :math:`\|x_t\|_2`, and every ``eval_every`` steps the validation perplexity.
 It writes ``metrics.csv`` (one row per step, row 0 is :math:`x_0`), ``tensor_linf.csv``
-(:math:`\|\cdot\|_\infty` per tensor every ``tensor_log_every`` steps), ``run.json``
+(:math:`\|\cdot\|_\infty` per tensor every ``tensor_log_every`` steps; for ``lion`` and ``muon``
+also ``tensor_spectral.csv``, the spectral norm :math:`\sigma_{\max}` of every 2-D tensor), ``run.json``
 (configuration, status, summary, timing, provenance), a ``README.md`` on the columns (the format is
 :mod:`.results`) and ``checkpoint.pt`` (every ``checkpoint_every`` steps; model, optimizer, RNG
 states, step, metrics so far) from which ``resume=True`` continues to *identical* metrics.
@@ -52,7 +54,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..optim import AdamL2, AdamW
+from ..optim import AdamL2, AdamW, Lion
 from . import results
 from .configs import LOSS_REDUCTIONS, OPTIMIZERS, TrainConfig, config_differences
 from .data import load_corpus, make_chunks
@@ -62,7 +64,8 @@ from .results import METRIC_COLUMNS, read_metrics  # noqa: F401  (read_metrics: 
 # TrainConfig, read_metrics, OPTIMIZERS and LOSS_REDUCTIONS stay importable from here for old
 # callers; they are documented where they live (configs, results).
 __all__ = ["Trainer", "FullBatchGradient", "Recorder", "DivergedError", "NonFiniteLossError",
-           "RunInterrupted", "RunFolderExists", "train", "save_checkpoint", "load_checkpoint"]
+           "RunInterrupted", "RunFolderExists", "train", "save_checkpoint", "load_checkpoint",
+           "make_optimizer", "MuonAdamW", "is_hidden_matrix"]
 
 
 class DivergedError(RuntimeError):
@@ -201,6 +204,10 @@ class Recorder:
         self.names, self.params, self.config = list(names), list(params), config
         self.rows: list[dict] = []
         self.tensor_rows: list[dict] = []
+        # spectral norms of the 2-D tensors, for the optimizers whose constraint is spectral
+        self.matrix_names = ([n for n, p in zip(self.names, self.params) if p.ndim == 2]
+                             if config.optimizer in SPECTRAL_LOGGED else [])
+        self.spectral_rows: list[dict] = []
         # running max / min over steps of v~ = (sqrt(v) + eps)^2 per coordinate (Lemma 4.3)
         self.v_max = [torch.zeros_like(p) for p in self.params]
         self.v_min = [torch.full_like(p, math.inf) for p in self.params]
@@ -227,6 +234,15 @@ class Recorder:
         step = row["step"]
         if step % self.config.tensor_log_every == 0 or step == self.config.steps:
             self.tensor_rows.append(dict(step=step, **dict(zip(self.names, per_tensor))))
+            if self.matrix_names:
+                self.spectral_rows.append(dict(step=step, **self.spectral_norms()))
+
+    @torch.no_grad()
+    def spectral_norms(self) -> dict:
+        """``{name: sigma_max}`` of every 2-D tensor (float64 singular values)."""
+        named = dict(zip(self.names, self.params))
+        return {n: float(torch.linalg.matrix_norm(named[n].detach().double(), 2))
+                for n in self.matrix_names}
 
     def reopen(self) -> None:
         """Undo the extras of a last row recorded as final, so an extended run equals a longer one."""
@@ -238,12 +254,19 @@ class Recorder:
         if step % self.config.tensor_log_every and self.tensor_rows \
                 and self.tensor_rows[-1]["step"] == step:
             self.tensor_rows.pop()
+            if self.spectral_rows and self.spectral_rows[-1]["step"] == step:
+                self.spectral_rows.pop()
 
     @torch.no_grad()
     def track_second_moment(self, optimizer) -> None:
         eps = self.config.eps
+        states = [opt.state for opt in getattr(optimizer, "optimizers", [optimizer])]
         for p, vmax, vmin in zip(self.params, self.v_max, self.v_min):
-            v = optimizer.state[p]["exp_avg_sq"]
+            # only Adam-type tensors have a second moment (not Lion's, not Muon's matrices)
+            state = next((st[p] for st in states if p in st), {})
+            v = state.get("exp_avg_sq")
+            if v is None:
+                continue
             v_tilde = (v.sqrt() + eps).square()
             torch.maximum(vmax, v_tilde, out=vmax)
             # coordinates whose gradients were all 0 so far (v~ = 0) do not count (0/0 := 0)
@@ -275,10 +298,11 @@ class Recorder:
 
     def state(self) -> dict:
         return dict(rows=self.rows, tensor_rows=self.tensor_rows, v_max=self.v_max,
-                    v_min=self.v_min)
+                    v_min=self.v_min, spectral_rows=self.spectral_rows)
 
     def load_state(self, state: dict) -> None:
         self.rows, self.tensor_rows = state["rows"], state["tensor_rows"]
+        self.spectral_rows = state.get("spectral_rows", [])
         for dst, src in zip(self.v_max + self.v_min, state["v_max"] + state["v_min"]):
             dst.copy_(src)
 
@@ -286,6 +310,59 @@ class Recorder:
         """metrics.csv and tensor_linf.csv of the kept rows."""
         results.write_csv(out / "metrics.csv", METRIC_COLUMNS, self.rows)
         results.write_csv(out / "tensor_linf.csv", ["step"] + self.names, self.tensor_rows)
+        if self.matrix_names:
+            results.write_csv(out / "tensor_spectral.csv", ["step"] + self.matrix_names,
+                              self.spectral_rows)
+
+
+# ---------- optimizers ----------
+#: optimizers whose runs also record the spectral norm of every 2-D tensor
+SPECTRAL_LOGGED = ("lion", "muon")
+
+
+def is_hidden_matrix(name: str, param) -> bool:
+    """The tensors Muon handles: 2-D weights inside the transformer layers (attention in/out
+    projections, feed-forward), not the embedding or the decoder (as practitioners use Muon)."""
+    return param.ndim == 2 and name.startswith("transformer_encoder.")
+
+
+class MuonAdamW:
+    """``torch.optim.Muon`` on the hidden matrices and our :class:`~implicit_bias.optim.AdamW` on
+    the rest, stepped together; ``state_dict`` / ``load_state_dict`` hold both."""
+
+    def __init__(self, config: TrainConfig, names, params):
+        hidden = [p for n, p in zip(names, params) if is_hidden_matrix(n, p)]
+        rest = [p for n, p in zip(names, params) if not is_hidden_matrix(n, p)]
+        self.muon = torch.optim.Muon(hidden, lr=config.lr, weight_decay=config.weight_decay,
+                                     momentum=config.beta1, nesterov=True, adjust_lr_fn=None)
+        self.adamw = AdamW(rest, lr=config.lr, betas=(config.beta1, config.beta2),
+                           eps=config.eps, weight_decay=config.weight_decay,
+                           bias_correction=config.bias_correction)
+        self.optimizers = [self.muon, self.adamw]
+
+    def step(self):
+        for opt in self.optimizers:
+            opt.step()
+
+    def state_dict(self) -> dict:
+        return dict(muon=self.muon.state_dict(), adamw=self.adamw.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        self.muon.load_state_dict(state["muon"])
+        self.adamw.load_state_dict(state["adamw"])
+
+
+def make_optimizer(config: TrainConfig, names, params):
+    """The optimizer of ``config.optimizer`` (see :data:`.configs.OPTIMIZERS`)."""
+    if config.optimizer == "lion":
+        return Lion(params, lr=config.lr, betas=(config.beta1, config.beta2),
+                    weight_decay=config.weight_decay)
+    if config.optimizer == "muon":
+        return MuonAdamW(config, names, params)
+    opt_cls = AdamW if config.optimizer == "adamw" else AdamL2
+    return opt_cls(params, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps,
+                   weight_decay=config.effective_weight_decay,
+                   bias_correction=config.bias_correction)
 
 
 # ---------- checkpoints ----------
@@ -353,10 +430,7 @@ class Trainer:
                                           self.rank, self.world)
         self.names = [n for n, _ in self.model.named_parameters()]
         self.params = self.gradient.params
-        opt_cls = AdamW if config.optimizer == "adamw" else AdamL2
-        self.optimizer = opt_cls(self.params, lr=config.lr, betas=(config.beta1, config.beta2),
-                                 eps=config.eps, weight_decay=config.effective_weight_decay,
-                                 bias_correction=config.bias_correction)
+        self.optimizer = make_optimizer(config, self.names, self.params)
         self.recorder = Recorder(self.names, self.params, config)
         self.show_progress = show_progress and self.rank == 0
         self.step = 0
