@@ -137,7 +137,7 @@ def describe_figures(app, doctree, docname) -> None:
                            location=image)
 
 
-_BOOK_LABEL = re.compile(r"^(?:(lem|thm|def|cor|rem|alg|exa)|(ch|sec)|(eq))-[a-z0-9][a-z0-9-]*$")
+_BOOK_LABEL = re.compile(r"^(?:(lem|thm|def|cor|rem|alg|exa|ex|prop|conj|ass)|(ch|sec)|(eq))-[a-z0-9][a-z0-9-]*$")
 
 
 def link_book_labels(app, doctree) -> None:

@@ -4,8 +4,10 @@ r"""The implicit spectral-norm radius of ``torch.optim.Muon`` (book chapter ``ch
 
 .. math::
 
-    B_t = \mu B_{t-1} + (1-\mu) g_t,\qquad \tilde B_t = (1-\mu) g_t + \mu B_t \ (\text{nesterov})
-    \text{ or } B_t,\qquad
+    B_t = \mu B_{t-1} + (1-\mu) g_t,
+
+    \tilde B_t = (1-\mu) g_t + \mu B_t \ (\text{nesterov}) \text{ or } B_t,
+
     W_t = (1-\gamma\lambda)W_{t-1} - \gamma\, s\, O_t,\qquad O_t = \mathrm{NS}(\tilde B_t),
 
 where NS divides by the Frobenius norm (so every singular value lies in :math:`[0, 1]`) and then

@@ -238,8 +238,10 @@ class Lion(Optimizer):
 
     .. math::
 
-        c_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
-        x_t = (1-\lambda\eta_t)\,x_{t-1} - \eta_t\operatorname{sign}(c_t),\qquad
+        c_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,
+
+        x_t = (1-\lambda\eta_t)\,x_{t-1} - \eta_t\operatorname{sign}(c_t),
+
         m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t,
 
     with :math:`m_0 = 0` and :math:`\operatorname{sign}(0) = 0` (torch's ``sign``, the tie rule of
