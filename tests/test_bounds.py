@@ -117,7 +117,9 @@ def test_lemma_4_2_averaged_forms_hold_and_are_ordered(instance):
     exact, log_form, log_range = (bounds.averaged_bound(seq, a), bounds.log_bound(seq, a),
                                   bounds.log_range_bound(seq, a))
     assert rel_violation(lhs, exact) <= TOL_REL
-    assert rel_violation(exact, log_form) <= TOL_REL  # 1 - r <= ln(1/r)
+    # 1 - r <= ln(1/r) term by term; both sides carry kappa times nearly equal sums, so their
+    # round-off is amplified by kappa (up to 1e5 for beta2 = 0.99999): a 7e-11 miss was seen there
+    assert rel_violation(exact, log_form) <= TOL_REL * (1 + bounds.kappa(seq.betas))
     assert rel_violation(log_form, log_range) <= TOL_REL
 
 
