@@ -323,6 +323,10 @@ def polar_factor(g: torch.Tensor) -> torch.Tensor:
     return (u[:, :r] @ vh[:r]).to(dtype=g.dtype)
 
 
+# Below this l2 norm (float32's smallest normal number) g / ||g|| may have lost precision.
+_L2_SAFE_MIN = torch.finfo(torch.float32).tiny
+
+
 class NormalizedSteepestDescent(Optimizer):
     r"""Normalized steepest descent with decoupled weight decay, Eq. (1), optionally with momentum:
 
@@ -376,18 +380,27 @@ class NormalizedSteepestDescent(Optimizer):
     def _direction(self, grads):
         """Steepest direction of Lemma 2.2 for the concatenated gradient, split per tensor.
 
-        ``linf`` is ``sign(g)`` computed on the device (the closed form of
-        :meth:`~implicit_bias.norms.LpNorm.steepest_direction`); ``spectral`` is the polar factor of
-        each 2-D tensor and ``sign`` of the others; every other norm calls
+        ``linf`` is ``sign(g)`` and ``l2`` is ``g / ||g||_2``, computed on the device (the closed
+        forms of :meth:`~implicit_bias.norms.LpNorm.steepest_direction`, tested against it);
+        ``spectral`` is the polar factor of each 2-D tensor and ``sign`` of the others; every other
+        norm, and an l2 norm that overflows or nearly underflows, calls
         :meth:`~implicit_bias.norms.LpNorm.steepest_direction` on the float64 concatenation, so
         there is one implementation of the direction.
         """
-        if not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):
+        # One fused pass gives every tensor's l2 norm; their total is finite iff g is (and then
+        # it is also the l2 denominator), so the common case costs no extra finiteness pass.
+        total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        finite_total = bool(torch.isfinite(total))
+        if not finite_total and not all(bool(torch.isfinite(g).all()) for g in grads):
             raise ValueError("gradient g must be finite (found nan or inf)")
         if self.norm.name == "spectral":
             return [polar_factor(g) if g.ndim == 2 else torch.sign(g) for g in grads]
         if math.isinf(self.norm.p):
             return torch._foreach_sign(grads)
+        if self.norm.p == 2 and finite_total and total > _L2_SAFE_MIN:
+            # the closed form g / ||g||_2 of LpNorm.steepest_direction for p = 2, on the device;
+            # an overflowing or (nearly) underflowing norm takes the exact float64 path below
+            return torch._foreach_div(grads, total)
         flat = torch.cat([g.detach().reshape(-1).to(device="cpu", dtype=torch.float64)
                           for g in grads])
         direction = torch.from_numpy(self.norm.steepest_direction(flat.numpy()))
