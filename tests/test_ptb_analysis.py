@@ -35,6 +35,11 @@ def test_paper_scale_is_about_14_tflop_per_step():
 
 def test_cpu_sweep_covers_every_adamw_setting():
     labels = {c.label() for c in sweep_configs("cpu")}
-    assert len(labels) == 18
-    assert {"adamw_b0.9-0.95_wd2_s0", "adam-l2_b0.99-0.99_wd1_sum_s0", "adam_b0.9-0.999_s0"} <= labels
+    assert len(labels) == 36
+    assert {"adamw_b0.9-0.95_wd2_s0", "adamw_b0.9-0.95_wd2_s1", "adam-l2_b0.99-0.99_wd1_sum_s0",
+            "adam_b0.9-0.999_s0", "adam-l2_b0.999-0.999_wd2_mean_s0", "adam_b0.9-0.95_s0"} <= labels
+    assert not any(label.startswith("adam_") and label.endswith("_s1") for label in labels)
+    wide = sweep_configs("cpu-wide")
+    assert {c.optimizer for c in wide} == {"adamw"} and len(wide) == 8
+    assert {(c.d_model, c.d_ff, c.vocab) for c in wide} == {(200, 200, "full")}
     assert get_config("cpu").lr * 2.0 * get_config("cpu").steps == 8.0  # 8 time constants at λ=2

@@ -77,3 +77,15 @@ def test_cpu_slice_has_its_own_vocabulary():
     corpus = data.load_corpus(train_tokens=5000, valid_tokens=3500)
     assert corpus.vocab_size == 1326
     assert int(corpus.train.max()) == 1325 and corpus.valid.numel() == 3500
+
+
+@needs_ptb
+def test_full_vocabulary_encodes_the_same_prefix():
+    own = data.load_corpus(train_tokens=5000, valid_tokens=3500)
+    full = data.load_corpus(train_tokens=5000, valid_tokens=3500, vocab="full")
+    assert full.vocab_size == 10_000 and full.train.numel() == 5000
+    # the same words, under other ids: 1,326 of the 10,000 rows are ever seen
+    assert [full.words[i] for i in full.train] == [own.words[i] for i in own.train]
+    assert len(set(full.train.tolist())) == len(set(own.train.tolist()))
+    with pytest.raises(ValueError, match="vocab='all' is invalid"):
+        data.load_corpus(train_tokens=5000, vocab="all")

@@ -56,7 +56,8 @@ def _shard(text):
 def _add_common(p: argparse.ArgumentParser) -> None:
     # value checks live in TrainConfig.validate, reported through parser.error (see _config)
     p.add_argument("--config", required=True, choices=sorted(CONFIGS),
-                   help="preset: 'cpu' (scaled, runs in the book) or 'paper' (§5.1)")
+                   help="preset: 'cpu' (scaled, runs in the book), 'cpu-wide' (the paper's model on "
+                        "the cpu data) or 'paper' (§5.1)")
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--data-dir", default=None, help="PTB directory (default: $PTB_DIR, cache, download)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the preset's)")

@@ -170,13 +170,17 @@ class Corpus:
 
 
 def load_corpus(data_dir=None, train_tokens: int | None = None,
-                valid_tokens: int | None = None, download: bool = True) -> Corpus:
+                valid_tokens: int | None = None, download: bool = True,
+                vocab: str = "train") -> Corpus:
     """Load PTB as id tensors.
 
     Args:
         data_dir: directory of the files (default: ``$PTB_DIR``, the cache, or a download).
-        train_tokens: keep only the first ``train_tokens`` training tokens *and build the
-            vocabulary from them* (the scaled ``cpu`` configuration); ``None`` keeps all 929,589.
+        train_tokens: keep only the first ``train_tokens`` training tokens; ``None`` keeps all
+            929,589.
+        vocab: ``"train"`` builds the vocabulary from the kept training tokens (the scaled
+            ``cpu`` configuration: every word is seen); ``"full"`` from the whole training
+            split (the paper's 10,000 words, most never seen in a short prefix).
         valid_tokens: keep the first ``valid_tokens`` validation tokens; words outside the
             vocabulary become ``<unk>`` (always in the vocabulary of a PTB prefix of length >= 100),
             or are dropped if the vocabulary has no ``<unk>``.
@@ -186,10 +190,13 @@ def load_corpus(data_dir=None, train_tokens: int | None = None,
         A :class:`Corpus`.
     """
     directory = resolve_data_dir(data_dir, download=download)
+    if vocab not in ("train", "full"):
+        raise ValueError(f"vocab={vocab!r} is invalid: must be 'train' or 'full'")
     train = read_tokens(directory / PTB_FILES["train"][0], train_tokens)
     valid = read_tokens(directory / PTB_FILES["valid"][0], valid_tokens)
-    vocab = build_vocab(train)
-    return Corpus(train=_encode(train, vocab), valid=_encode(valid, vocab), words=list(vocab))
+    words = build_vocab(train if vocab == "train" or train_tokens is None
+                        else read_tokens(directory / PTB_FILES["train"][0]))
+    return Corpus(train=_encode(train, words), valid=_encode(valid, words), words=list(words))
 
 
 def make_chunks(ids: torch.Tensor, seq_len: int = 35) -> tuple[torch.Tensor, torch.Tensor]:

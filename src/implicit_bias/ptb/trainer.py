@@ -418,7 +418,8 @@ class Trainer:
         self.config = config = config.validate()
         self.device = self._set_up_device(config)
         _seed_everything(config.seed)
-        self.corpus = corpus or load_corpus(data_dir, config.train_tokens, config.valid_tokens)
+        self.corpus = corpus or load_corpus(data_dir, config.train_tokens, config.valid_tokens,
+                                            vocab=config.vocab)
         inputs, targets = make_chunks(self.corpus.train, config.seq_len)
         valid = make_chunks(self.corpus.valid, config.seq_len)
         # token ids are small (15 MB at paper scale): keep them on the device
