@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every committed CPU run of the PTB chapter (book/results/ptb/), in the order they were made.
+# Each command skips a complete run and resumes an unfinished one, so the script can be
+# re-run after an interruption.  Needs PTB_DIR (or the cache); about 75 min on 2 cores.
+#   bash scripts/ptb_cpu_runs.sh [RESULTS_DIR]      (default: book/results/ptb)
+set -euo pipefail
+out=${1:-book/results/ptb}
+# exit status 3 is a diverged run: a result like any other (its files end at the last finite step)
+ptb() { python -m implicit_bias.ptb "$@" --no-progress || [ $? -eq 3 ]; }
+run_once() {  # run_once FOLDER ARGS...: a run, unless FOLDER already holds it complete
+    local folder=$1; shift
+    ptb run --resume --out "$out/$folder" "$@"
+}
+
+# Figures 4-6 (AdamW, two seeds) and Figure 3's baselines at every beta
+ptb sweep --config cpu --out "$out/cpu"
+
+# Figure 2: a random half of the chunks each step, every AdamW beta, both lambdas
+for betas in "0.99 0.99" "0.999 0.999" "0.9 0.95" "0.9 0.999"; do
+    set -- $betas
+    for wd in 1 2; do
+        run_once "cpu-half/adamw_b$1-$2_wd${wd}_frac0.5_s0" --config cpu --optimizer adamw \
+            --beta1 "$1" --beta2 "$2" --weight-decay "$wd" --batch-fraction 0.5
+    done
+done
+
+# the default betas with bias correction: is their excess over 1/lambda the uncorrected
+# early kick or Lemma 4.3's slow second moment?
+for wd in 1 2; do
+    run_once "cpu-bias-correction/adamw_b0.9-0.999_wd${wd}_s0" --config cpu --optimizer adamw \
+        --beta1 0.9 --beta2 0.999 --weight-decay "$wd" --bias-correction
+done
+
+# beyond the paper (chapter ch-many-optimizers)
+run_once cpu-beyond/lion_b0.9-0.99_wd1_s0 --config cpu --optimizer lion --beta1 0.9 \
+    --beta2 0.99 --weight-decay 1
+run_once cpu-beyond/muon_b0.95-0.95_wd1_s0 --config cpu --optimizer muon --beta1 0.95 \
+    --beta2 0.95 --weight-decay 1
+
+# the paper's model (width 200, the 10,000-word vocabulary) on the cpu data: AdamW only
+ptb sweep --config cpu-wide --out "$out/cpu-wide"
