@@ -43,3 +43,23 @@ def test_cpu_sweep_covers_every_adamw_setting():
     assert {c.optimizer for c in wide} == {"adamw"} and len(wide) == 8
     assert {(c.d_model, c.d_ff, c.vocab) for c in wide} == {(200, 200, "full")}
     assert get_config("cpu").lr * 2.0 * get_config("cpu").steps == 8.0  # 8 time constants at λ=2
+
+
+def _fake_run(seed, lam, betas=(0.99, 0.99), family="adamw", final=0.9):
+    from types import SimpleNamespace
+    config = dict(optimizer=family, beta1=betas[0], beta2=betas[1], weight_decay=lam, seed=seed)
+    return SimpleNamespace(family=family, config=config,
+                           summary=dict(final_linf=final + seed, final_loss=3.0 + seed))
+
+
+def test_pick_chooses_the_seed_and_the_seeds_table_lists_both():
+    from implicit_bias.ptb.analysis import pick, seeds_table
+
+    runs = [_fake_run(1, 1.0), _fake_run(0, 1.0), _fake_run(0, 2.0, final=0.4)]
+    assert pick(runs, "adamw", (0.99, 0.99), 1.0).config["seed"] == 0
+    assert pick(runs, "adamw", (0.99, 0.99), 1.0, seed=1).summary["final_linf"] == 1.9
+    assert pick(runs, "adamw", (0.99, 0.99), 2.0, seed=1) is None
+    table = seeds_table(runs).splitlines()
+    assert table[0].count("|") == 7 and len(table) == 4      # header, rule, one row per (β, λ)
+    assert table[2] == "| (0.99, 0.99) | 1 | 0.900 | 1.900 | 3.000 | 4.000 |"
+    assert table[3] == "| (0.99, 0.99) | 2 | 0.800 | — | 3.000 | — |"

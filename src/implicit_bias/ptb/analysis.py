@@ -80,10 +80,10 @@ def describe(run: Run) -> str:
     return f"{FAMILY_NAMES[run.family]} β=({b1:g}, {b2:g})"
 
 
-def pick(runs, family: str, betas, weight_decay: float | None = None) -> Run | None:
-    """The run of a family (see :attr:`Run.family`) at the given betas and λ (``None``: any)."""
+def pick(runs, family: str, betas, weight_decay: float | None = None, seed: int = 0) -> Run | None:
+    """The run of a family (see :attr:`Run.family`) at the given betas, λ (``None``: any) and seed."""
     for r in runs:
-        if r.family == family and betas_of(r) == tuple(betas) and (
+        if r.family == family and betas_of(r) == tuple(betas) and r.config["seed"] == seed and (
                 weight_decay is None or r.family == "adam"
                 or r.config["weight_decay"] == weight_decay):
             return r
@@ -91,7 +91,10 @@ def pick(runs, family: str, betas, weight_decay: float | None = None) -> Run | N
 
 
 def plot_linf_axes(axes, runs, weight_decay: float, zoom_from: int, families=None) -> None:
-    """‖x_t‖∞ against t on ``axes[0]`` (all steps) and ``axes[1]`` (t >= zoom_from), 1/λ dashed."""
+    """‖x_t‖∞ against t on ``axes[0]`` (all steps) and ``axes[1]`` (t >= zoom_from), 1/λ dashed.
+
+    Seed 0 is drawn solid and labelled; other seeds of the same setting thin, dotted, unlabelled.
+    """
     from ..plotting import BOUND_STYLE, OPTIMIZER_COLORS
 
     families = families or ("adamw", "adam", "adam-l2", "adam-l2-sum")
@@ -105,10 +108,14 @@ def plot_linf_axes(axes, runs, weight_decay: float, zoom_from: int, families=Non
             style = dict(color=BETA_COLORS.get(b, "k"), lw=1.6)
         else:
             style = dict(color=OPTIMIZER_COLORS[r.family], lw=1.1, ls=BETA_STYLES.get(b, "-"))
+        first_seed = r.config["seed"] == 0
+        if not first_seed:
+            style.update(lw=1.0, ls=":")
         m = r.metrics
         for ax, first in zip(axes, (0, zoom_from)):
             keep = m["step"] >= first
-            ax.plot(m["step"][keep], m["linf"][keep], label=describe(r), **style)
+            ax.plot(m["step"][keep], m["linf"][keep], label=describe(r) if first_seed else None,
+                    **style)
     for ax in axes:
         ax.axhline(1 / weight_decay, **BOUND_STYLE, label=r"$1/\lambda$")
         ax.set_xlabel("step $t$")
@@ -137,6 +144,42 @@ def plot_linf(runs, out_dir, zoom: int | None = None) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def plot_family_axes(ax, runs, family: str, seed: int = 0) -> None:
+    """λ‖x_t‖∞ of one family at every β (colour) and λ (solid 1, dashed 2), the cap λ‖x‖∞ = 1."""
+    from ..plotting import BOUND_STYLE
+
+    for r in runs:
+        if r.family != family or r.config["seed"] != seed:
+            continue
+        lam = r.config["weight_decay"] or 1.0  # plain Adam: scaled by the λ = 1 cap
+        b = betas_of(r)
+        ax.plot(r.metrics["step"], lam * r.metrics["linf"], color=BETA_COLORS.get(b, "k"),
+                ls="-" if lam == 1.0 else "--", lw=1.3,
+                label=f"β=({b[0]:g}, {b[1]:g})" if lam == 1.0 else None)
+    ax.axhline(1.0, **BOUND_STYLE)
+    ax.set_yscale("log")
+    ax.set_title(FAMILY_NAMES[family])
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel(r"$\lambda\|x_t\|_\infty$" if family != "adam" else r"$\|x_t\|_\infty$")
+
+
+def seeds_table(runs, seeds=(0, 1)) -> str:
+    """Markdown table: per AdamW setting, λ‖x_T‖∞ and the final loss for each seed."""
+    cols = " | ".join(f"λ‖x_T‖∞, seed {s}" for s in seeds)
+    loss_cols = " | ".join(f"loss, seed {s}" for s in seeds)
+    head = (f"| β | λ | {cols} | {loss_cols} |\n|---|---|"
+            + "---|" * (2 * len(seeds)) + "\n")
+    rows = []
+    settings = sorted({(betas_of(r), r.config["weight_decay"]) for r in runs if r.family == "adamw"},
+                      key=lambda bw: (bw[1], bw[0]))
+    for b, lam in settings:
+        picked = [pick(runs, "adamw", b, lam, seed=s) for s in seeds]
+        norms = " | ".join("—" if r is None else f"{lam * r.summary['final_linf']:.3f}" for r in picked)
+        losses = " | ".join("—" if r is None else f"{r.summary['final_loss']:.3f}" for r in picked)
+        rows.append(f"| ({b[0]:g}, {b[1]:g}) | {lam:g} | {norms} | {losses} |")
+    return head + "\n".join(rows)
 
 
 def runs_table(runs) -> str:
