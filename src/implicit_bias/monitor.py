@@ -18,9 +18,11 @@ One row per parameter tensor (a tensor shared by two modules, tied weights, appe
   ``|x_i| >= (1 - boundary_tolerance) * radius``;
 * ``kkt_residual``: :func:`implicit_bias.kkt.kkt_residual` of the tensor and its ``p.grad``
   (float64, flattened) for the ball of radius 1/λ in the row's norm (Muon: its own radius), or
-  ``None`` without a gradient.  It is scale-free: 0 exactly at a KKT point, at most 2 on the ball;
-  the book (``ch-kkt``) reads values below about 1e-2 as "at the KKT point up to the noise of the
-  run".  It is a statement about the *full-batch* gradient; a minibatch gradient adds noise.
+  ``None`` without a gradient.  It is scale-free: 0 exactly at a KKT point, at most 2 on the ball.
+  A converging run ends with residuals of the order of its step size (the book's ``ch-kkt``
+  measures (2H/‖g‖_* + λ)·η), so read it as a trend: falling with η means a KKT point of the
+  ball; near 1 with ratios far below 1 means an interior point, where the constraint plays no
+  role.  It is a statement about the *full-batch* gradient; a minibatch gradient adds noise.
 
 Radii (:func:`group_radius`, chapter ``ch-check-your-run``):
 
