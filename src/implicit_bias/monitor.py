@@ -449,7 +449,8 @@ def format_report(rows, markdown: bool = False, columns=REPORT_COLUMNS) -> str:
 
 
 @torch.no_grad()
-def _row(name, p, settings: GroupSettings, tol: float, log_v_range, lr_changed) -> dict:
+def _row(name, p, settings: GroupSettings, tol: float, log_v_range, lr_changed,
+         grad_scale: float = 0.0) -> dict:
     norm = _row_norm(settings, p)
     x = p.detach().double()
     if norm == "spectral":
@@ -480,7 +481,7 @@ def _row(name, p, settings: GroupSettings, tol: float, log_v_range, lr_changed) 
             xs, gs = x.cpu().numpy(), g.cpu().numpy()
         else:
             xs, gs = x.reshape(-1).cpu().numpy(), g.reshape(-1).cpu().numpy()
-        residual = kkt.kkt_residual(xs, gs, 1.0 / kkt_radius, norm)
+        residual = kkt.kkt_residual(xs, gs, 1.0 / kkt_radius, norm, grad_scale)
     return dict(name=name, group=settings.label, shape=tuple(p.shape), norm=norm, value=value,
                 radius=radius, ratio=ratio, saturated=saturated, kkt_residual=residual,
                 note=note)
@@ -509,7 +510,8 @@ def _resolve(model, optimizer):
 
 
 def constraint_report(model, optimizer, *, log_v_range=None, boundary_tolerance: float = 0.01,
-                      eps_tolerance: float = 0.01, warn: bool = True) -> ConstraintReport:
+                      eps_tolerance: float = 0.01, grad_scale: float = 0.0,
+                      warn: bool = True) -> ConstraintReport:
     """The implicit constraint of every parameter tensor, one row each (see the module docstring).
 
     Args:
@@ -521,6 +523,9 @@ def constraint_report(model, optimizer, *, log_v_range=None, boundary_tolerance:
             label to float (:class:`ConstraintMonitor` passes its own).
         boundary_tolerance: a coordinate is saturated if |x_i| ≥ (1 - tol)·radius.
         eps_tolerance: ε counts as negligible where ε ≤ tol·(√v̂ + ε).
+        grad_scale: s ≥ 0 of :func:`implicit_bias.kkt.kkt_residual`; 0 (default) is scale-free,
+            so a tensor in the interior with a tiny gradient reads about 1; a typical gradient
+            size makes the residual small there.
         warn: issue :class:`ConstraintWarning` for the groups' settings.
 
     Returns:
@@ -529,13 +534,16 @@ def constraint_report(model, optimizer, *, log_v_range=None, boundary_tolerance:
     """
     tol = validation.unit_interval("boundary_tolerance", boundary_tolerance)
     eps_tol = validation.unit_interval("eps_tolerance", eps_tolerance)
-    rows, messages = _report(model, optimizer, log_v_range, tol, eps_tol, lr_changed=set())
+    grad_scale = validation.nonneg_finite("grad_scale", grad_scale)
+    rows, messages = _report(model, optimizer, log_v_range, tol, eps_tol, lr_changed=set(),
+                             grad_scale=grad_scale)
     if warn:
         _warn(messages)
     return rows
 
 
-def _report(model, optimizer, log_v_range, tol, eps_tol, lr_changed, overrides=None):
+def _report(model, optimizer, log_v_range, tol, eps_tol, lr_changed, overrides=None,
+            grad_scale=0.0):
     """(rows, [((group, hypothesis), message)]) of the groups that hold a given tensor."""
     items, groups = _resolve(model, optimizer)
     states = [opt.state for opt in _optimizer_list(optimizer)]
@@ -550,7 +558,8 @@ def _report(model, optimizer, log_v_range, tol, eps_tol, lr_changed, overrides=N
             else log_v_range
         if log_range is not None:
             log_range = validation.nonneg_finite("log_v_range", log_range)
-        rows.append(_row(name, p, settings, tol, log_range, settings.label in lr_changed))
+        rows.append(_row(name, p, settings, tol, log_range, settings.label in lr_changed,
+                         grad_scale))
     return rows, messages
 
 
