@@ -48,7 +48,7 @@ Radii (:func:`group_radius`, chapter ``ch-check-your-run``):
   trains the other tensors with a second optimizer: pass both, ``constraint_report(model, [muon,
   adamw])`` (or any object with an ``optimizers`` list).
 
-Warnings (:class:`ConstraintWarning`, Python :mod:`warnings`) name the group and the hypothesis
+Warnings (:class:`ConstraintWarning`, Python ``warnings``) name the group and the hypothesis
 each time a group's settings leave the theorem: β1 > β2, ε not negligible against √v (measured
 from the optimizer state), λη > 1, weight decay 0, ℓ2-coupled decay, a learning rate that
 increases (seen by :class:`ConstraintMonitor`).
@@ -89,7 +89,7 @@ class ConstraintWarning(UserWarning):
 # ----------------------------------------------------------------------------- norms
 @torch.no_grad()
 def linf_norms(params) -> list[float]:
-    """ℓ∞ norm of each tensor, as Python floats (exact: the max of |x| is a float32 number).
+    """ℓ∞ norm of each tensor, as Python floats (exact: the largest absolute entry is a float32 number).
 
     NaN propagates (a NaN entry gives NaN).  Used by the PTB trainer's ``Recorder``.
     """
@@ -521,7 +521,7 @@ def constraint_report(model, optimizer, *, log_v_range=None, boundary_tolerance:
             ``optimizers`` list.
         log_v_range: ln(V/v_min) for groups with β1 < β2: one float for all, or a dict from group
             label to float (:class:`ConstraintMonitor` passes its own).
-        boundary_tolerance: a coordinate is saturated if |x_i| ≥ (1 - tol)·radius.
+        boundary_tolerance: a coordinate is saturated if ``|x_i| >= (1 - tol) * radius``.
         eps_tolerance: ε counts as negligible where ε ≤ tol·(√v̂ + ε).
         grad_scale: s ≥ 0 of :func:`implicit_bias.kkt.kkt_residual`; 0 (default) is scale-free,
             so a tensor in the interior with a tiny gradient reads about 1; a typical gradient
@@ -576,7 +576,7 @@ class ConstraintMonitor:
     group (two floats each by default) and checks the learning rates (an increase warns once
     per group); every ``every`` steps it takes :func:`constraint_report` and keeps its
     :meth:`ConstraintReport.summary` (one dict per group, columns :data:`HISTORY_COLUMNS`) in
-    :attr:`history`, appended to the CSV file ``path`` if given.  Each warning is issued once.
+    ``history`` (a list), appended to the CSV file ``path`` if given.  Each warning is issued once.
     For β1 < β2 the radius uses the largest learning rate seen (see :func:`group_radius`).
     """
 
