@@ -182,6 +182,11 @@ def test_torch_adam_with_decoupled_decay_is_adamw():
                            decoupled_weight_decay=True)
     train(model, opt, steps=5)
     assert all(r["radius"] == 1.0 for r in constraint_report(model, opt))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, betas=(0.95, 0.95), weight_decay=1.0,
+                            amsgrad=True)
+    train(model, opt, steps=5)
+    rows = constraint_report(model, opt)
+    assert all(r["radius"] == 1.0 and "amsgrad" in r["note"] for r in rows)
 
 
 def test_lion_radius_for_any_betas():
@@ -399,6 +404,10 @@ def test_bad_inputs_raise_one_clear_error():
         constraint_report([np.ones(3)], opt)
     with pytest.raises(ValueError, match="log_v_range must be finite and >= 0"):
         constraint_report(model, opt, log_v_range=-1.0)
+    with pytest.raises(ValueError, match="log_v_range must be finite and >= 0"):
+        monitor.lemma_4_3_radius((0.9, 0.99), 1e-2, 1.0, math.nan)
+    with pytest.raises(ValueError, match="beta1 <= beta2"):
+        monitor.lemma_4_3_radius((0.99, 0.9), 1e-2, 1.0, 1.0)
 
 
 def test_table_forms():

@@ -162,6 +162,7 @@ def lemma_4_3_radius(betas, lr: float, weight_decay: float, log_v_range: float,
     >>> round(lemma_4_3_radius((0.9, 0.999), 1e-3, 1.0, 3.0), 4)   # sqrt(1 + K ln), K = 1
     2.0
     """
+    log_v_range = validation.nonneg_finite("log_v_range", log_v_range)
     if steps is None:
         return float(bounds.iterate_bound_from_log_range(_T_LIMIT, log_v_range, betas, lr,
                                                          weight_decay))
@@ -198,10 +199,11 @@ class SecondMomentRange:
         """Fold in the current ``exp_avg_sq`` of each tensor (tensors without one are skipped:
         Lion's, Muon's matrices).  ``optimizer``: one, a list, or an object with ``optimizers``."""
         states = [opt.state for opt in _optimizer_list(optimizer)]
+        extremes = []
         for i, p in enumerate(self.params):
             state = next((st[p] for st in states if p in st), {})
             v = state.get("exp_avg_sq")
-            if v is None:
+            if v is None or v.numel() == 0:
                 continue
             if self.per_coordinate:
                 vmax, vmin = self.v_max[i], self.v_min[i]
@@ -211,10 +213,12 @@ class SecondMomentRange:
                 vmin.copy_(torch.where(v_tilde > 0, torch.minimum(vmin, v_tilde), vmin))
             else:
                 v_tilde = (v.detach().double().sqrt() + self.eps).square()
-                positive = v_tilde[v_tilde > 0]
-                if positive.numel():
-                    self.v_max = max(self.v_max, float(positive.max()))
-                    self.v_min = min(self.v_min, float(positive.min()))
+                extremes.append(torch.stack([v_tilde.max(), torch.where(
+                    v_tilde > 0, v_tilde, math.inf).min()]))
+        if extremes:  # one device-to-host copy per step
+            (vmax, vmin) = torch.stack(extremes).cpu().T.tolist()
+            self.v_max = max([self.v_max] + vmax)
+            self.v_min = min([self.v_min] + vmin)
 
     @torch.no_grad()
     def log_range(self) -> float:
@@ -326,6 +330,8 @@ def group_radius(settings: GroupSettings, norm: str, shape, log_v_range: float |
         return None, "β1 > β2: no radius implied (App. B.3)"
     if s.bias_correction:
         notes.append("bias correction: holds once 1-β^t ≈ 1")
+    if s.extra.get("amsgrad"):
+        notes.append("amsgrad: max of v in the denominator only shrinks updates")
     if beta1 == beta2:
         return 1.0 / s.weight_decay, "; ".join(notes)
     if log_v_range is None:
