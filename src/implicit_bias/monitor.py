@@ -142,20 +142,19 @@ def named_tensors(params) -> list[tuple[str, torch.Tensor]]:
 # ----------------------------------------------------------------------------- Lemma 4.3
 def lemma_4_3_radius(betas, lr: float, weight_decay: float, log_v_range: float,
                      steps: int | None = None, x0_norm: float = 0.0) -> float:
-    r"""Lemma 4.3's cap on :math:`\|x_t\|_\infty` for AdamW with β1 ≤ β2 (``lem-4-3``).
+    """Lemma 4.3's cap on ‖x_t‖∞ for AdamW with β1 ≤ β2 (``lem-4-3``).
 
-    With ``steps=None`` (default) the t → ∞ limit of bound (5),
-    ``bounds.iterate_bound_from_log_range`` at t → ∞: for λη < 1 - β1 this is
-    :math:`\frac1\lambda\sqrt{1+K\ln(V/v_{\min})}` (``bounds.asymptotic_iterate_bound``), and 1/λ
-    for β1 = β2.  With ``steps=t`` the finite-t bound on :math:`\|x_t\|_\infty`:
-    :math:`q^t\|x_0\|_\infty` + bound (5), q = 1 - λη.
+    With ``steps=None`` (default) the t → ∞ limit of bound (5)
+    (``bounds.iterate_bound_from_log_range`` at t → ∞): for λη < 1 - β1 this is
+    (1/λ)·√(1 + K·ln(V/v_min)) (``bounds.asymptotic_iterate_bound``), and 1/λ for β1 = β2.
+    With ``steps=t`` the finite-t bound on ‖x_t‖∞: q^t·‖x_0‖∞ + bound (5), q = 1 - λη.
 
     Args:
         betas: (β1, β2) with β1 ≤ β2.
         lr, weight_decay: η > 0 and λ > 0 (constant, as the lemma assumes).
         log_v_range: ln(V/v_min) ≥ 0, the largest over coordinates of the range of
             ṽ = (√v + ε)² over the run (a larger value gives a valid, looser cap).
-        steps, x0_norm: t and :math:`\|x_0\|_\infty` for the finite-t form.
+        steps, x0_norm: t and ‖x_0‖∞ for the finite-t form.
 
     >>> lemma_4_3_radius((0.99, 0.99), 1e-2, 2.0, 30.0)
     0.5
