@@ -427,7 +427,8 @@ PTB_DIR = os.environ.get("PTB_DIR")
 
 @pytest.mark.skipif(not (PTB_DIR and (Path(PTB_DIR) / "ptb.train.txt").is_file()),
                     reason="PTB data not available")
-def test_ptb_trainer_records_what_the_monitor_reports(tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_ptb_trainer_records_what_the_monitor_reports(tmp_path, optimizer):
     from implicit_bias.ptb import results
     from implicit_bias.ptb.configs import TrainConfig
     from implicit_bias.ptb.trainer import Trainer
@@ -435,12 +436,20 @@ def test_ptb_trainer_records_what_the_monitor_reports(tmp_path):
     config = TrainConfig(name="tiny", train_tokens=400, valid_tokens=200, d_model=16, n_heads=2,
                          d_ff=16, n_layers=2, lr=1e-2, beta1=0.9, beta2=0.95, weight_decay=1.0,
                          steps=4, micro_batch=4, loss_chunk_rows=50, threads=1, eval_every=2,
-                         checkpoint_every=2, tensor_log_every=1)
+                         checkpoint_every=2, tensor_log_every=1, optimizer=optimizer)
     trainer = Trainer(config, show_progress=False)
     info = trainer.run(tmp_path)
-    per_tensor = results.read_metrics(tmp_path / "tensor_linf.csv")
+    linf = results.read_metrics(tmp_path / "tensor_linf.csv")
+    # the trainer's MuonAdamW (an object with an ``optimizers`` list) is accepted as it is
     rows = by_name(constraint_report(trainer.model, trainer.optimizer))
-    for name in trainer.names:
-        assert rows[name]["value"] == pytest.approx(float(per_tensor[name][-1]), rel=1e-6)
+    assert any(r["norm"] == "spectral" for r in rows.values()) == (optimizer == "muon")
+    for name, p in zip(trainer.names, trainer.params):
+        row = rows[name]
+        if row["norm"] == "linf":
+            assert row["value"] == pytest.approx(float(linf[name][-1]), rel=1e-6)
+        else:  # Muon's hidden matrices
+            spectral = results.read_metrics(tmp_path / "tensor_spectral.csv")
+            assert optimizer == "muon" and row["radius"] == muon.muon_radius(tuple(p.shape), 1.0)
+            assert row["value"] == pytest.approx(float(spectral[name][-1]), rel=1e-6)
     assert isinstance(trainer.recorder.v_range, monitor.SecondMomentRange)
     assert info["summary"]["log_v_ratio"] == trainer.recorder.v_range.log_range() > 0
