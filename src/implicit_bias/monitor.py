@@ -64,7 +64,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import bounds, kkt, muon, validation
@@ -264,7 +263,7 @@ class GroupSettings:
     extra: dict = field(default_factory=dict)
 
 
-def _settings(opt, index: int, group: dict, label: str) -> GroupSettings:
+def _settings(opt, group: dict, label: str) -> GroupSettings:
     from . import optim
 
     name = type(opt).__name__
@@ -298,7 +297,7 @@ def _groups(optimizer) -> list[tuple[GroupSettings, list]]:
         for i, group in enumerate(opt.param_groups):
             prefix = f"optimizer {k} " if len(opts) > 1 else ""
             label = f"{prefix}{type(opt).__name__} group {i}"
-            out.append((_settings(opt, i, group, label), group["params"]))
+            out.append((_settings(opt, group, label), group["params"]))
     return out
 
 
