@@ -54,6 +54,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .. import monitor
 from ..optim import AdamL2, AdamW, Lion
 from . import results
 from .configs import LOSS_REDUCTIONS, OPTIMIZERS, TrainConfig, config_differences
@@ -209,13 +210,13 @@ class Recorder:
                              if config.optimizer in SPECTRAL_LOGGED else [])
         self.spectral_rows: list[dict] = []
         # running max / min over steps of v~ = (sqrt(v) + eps)^2 per coordinate (Lemma 4.3)
-        self.v_max = [torch.zeros_like(p) for p in self.params]
-        self.v_min = [torch.full_like(p, math.inf) for p in self.params]
+        self.v_range = monitor.SecondMomentRange(self.params, config.eps, per_coordinate=True)
+        self.v_max, self.v_min = self.v_range.v_max, self.v_range.v_min
 
     @torch.no_grad()
     def norms(self) -> tuple[float, str, float, list[float]]:
         """(‖x‖∞, name of the tensor attaining it, ‖x‖₂, per-tensor ‖·‖∞); NaN propagates."""
-        per = torch.stack([p.detach().abs().max() for p in self.params]).double().cpu()
+        per = torch.tensor(monitor.linf_norms(self.params), dtype=torch.float64)
         l2 = torch.stack([p.detach().double().pow(2).sum() for p in self.params]).sum().sqrt()
         k = int(torch.argmax(per))
         return float(per[k]), self.names[k], float(l2), per.tolist()
@@ -241,8 +242,7 @@ class Recorder:
     def spectral_norms(self) -> dict:
         """``{name: sigma_max}`` of every 2-D tensor (float64 singular values)."""
         named = dict(zip(self.names, self.params))
-        return {n: float(torch.linalg.matrix_norm(named[n].detach().double(), 2))
-                for n in self.matrix_names}
+        return {n: monitor.spectral_norm(named[n]) for n in self.matrix_names}
 
     def reopen(self) -> None:
         """Undo the extras of a last row recorded as final, so an extended run equals a longer one."""
@@ -257,30 +257,13 @@ class Recorder:
             if self.spectral_rows and self.spectral_rows[-1]["step"] == step:
                 self.spectral_rows.pop()
 
-    @torch.no_grad()
     def track_second_moment(self, optimizer) -> None:
-        eps = self.config.eps
-        states = [opt.state for opt in getattr(optimizer, "optimizers", [optimizer])]
-        for p, vmax, vmin in zip(self.params, self.v_max, self.v_min):
-            # only Adam-type tensors have a second moment (not Lion's, not Muon's matrices)
-            state = next((st[p] for st in states if p in st), {})
-            v = state.get("exp_avg_sq")
-            if v is None:
-                continue
-            v_tilde = (v.sqrt() + eps).square()
-            torch.maximum(vmax, v_tilde, out=vmax)
-            # coordinates whose gradients were all 0 so far (v~ = 0) do not count (0/0 := 0)
-            vmin.copy_(torch.where(v_tilde > 0, torch.minimum(vmin, v_tilde), vmin))
+        """Fold the optimizer's second moments into the running range (:class:`~implicit_bias.monitor.SecondMomentRange`)."""
+        self.v_range.update(optimizer)
 
-    @torch.no_grad()
     def log_v_ratio(self) -> float:
         r"""max over coordinates of :math:`\ln(V_t / v^{\min}_t)` (Lemma 4.3), coordinates with v>0 only."""
-        best = 0.0
-        for vmax, vmin in zip(self.v_max, self.v_min):
-            ok = torch.isfinite(vmin) & (vmin > 0)
-            if ok.any():
-                best = max(best, float((vmax[ok].double().log() - vmin[ok].double().log()).max()))
-        return best
+        return self.v_range.log_range()
 
     def summary(self, **extra) -> dict:
         """The ``summary`` of run.json over the kept rows, with ``extra`` facts appended."""
