@@ -531,9 +531,12 @@ def iterate_bound(v_tilde, betas, lr: float, weight_decay: float) -> np.ndarray:
                     0.0)
 
 
-def iterate_bound_from_log_range(t, log_range, betas, lr: float, weight_decay: float) -> np.ndarray:
+def iterate_bound_from_log_range(t, log_range, betas, lr: float, weight_decay: float,
+                                 x0_norm: float = 0.0) -> np.ndarray:
     r"""The right-hand side of bound (5) of Lemma 4.3 for given :math:`t` and
-    :math:`\ln(V_t/v^{\min}_t)` (see :func:`iterate_bound`; arrays broadcast, :math:`t\ge0`).
+    :math:`\ln(V_t/v^{\min}_t)` (see :func:`iterate_bound`; arrays broadcast, :math:`t\ge0`),
+    plus :math:`q^t\|x_0\|_\infty` when ``x0_norm`` is given: then it bounds
+    :math:`\|x_t\|_\infty` itself.
 
     The bound increases with the log range, so the largest log range over coordinates bounds
     every coordinate.  For :math:`\beta_1=\beta_2` it is :math:`(1-q^t)/\lambda`.
@@ -556,7 +559,8 @@ def iterate_bound_from_log_range(t, log_range, betas, lr: float, weight_decay: f
     kap = kappa(betas)
     excess = 0.0 if kap == 0.0 else kap * lr * weight_decay * (start_sum + horizon * log_range)
     inner = (1.0 - qt) * (1.0 - qt + excess)
-    return np.sqrt(np.maximum(inner, 0.0)) / weight_decay
+    x0_norm = validation.nonneg_finite("x0_norm", x0_norm)
+    return qt * x0_norm + np.sqrt(np.maximum(inner, 0.0)) / weight_decay
 
 
 # Old names, kept for code written against earlier versions; they warn with a DeprecationWarning.

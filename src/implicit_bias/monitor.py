@@ -165,10 +165,8 @@ def lemma_4_3_radius(betas, lr: float, weight_decay: float, log_v_range: float,
         return float(bounds.iterate_bound_from_log_range(_T_LIMIT, log_v_range, betas, lr,
                                                          weight_decay))
     steps = validation.nonneg_int("steps", steps)
-    x0_norm = validation.nonneg_finite("x0_norm", x0_norm)
-    q_t = validation.decay_factor(lr, weight_decay) ** steps
-    return q_t * x0_norm + float(bounds.iterate_bound_from_log_range(steps, log_v_range, betas,
-                                                                     lr, weight_decay))
+    return float(bounds.iterate_bound_from_log_range(steps, log_v_range, betas, lr, weight_decay,
+                                                     x0_norm=x0_norm))
 
 
 class SecondMomentRange:

@@ -46,9 +46,8 @@ def lemma_4_3_linf_bound(lr: float, weight_decay: float, beta1: float, beta2: fl
     >>> lemma_4_3_linf_bound(1e-2, 2.0, 0.9, 0.95, 400, 0.0, 0.0) < 0.5 * 1.01
     True
     """
-    q_t = (1.0 - lr * weight_decay) ** t
-    rest = bounds.iterate_bound_from_log_range(t, log_v_ratio, (beta1, beta2), lr, weight_decay)
-    return q_t * x0_linf + float(rest)
+    return float(bounds.iterate_bound_from_log_range(t, log_v_ratio, (beta1, beta2), lr,
+                                                     weight_decay, x0_norm=x0_linf))
 
 
 def run_prediction(run: Run) -> float:
