@@ -304,3 +304,23 @@ def test_matrix_random_point_and_bad_inputs(name):
         norm.steepest_direction(np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError):
         MatrixNorm("schatten-3")
+
+
+def test_norms_read_torch_tensors_and_a_models_parameters():
+    """The natural calls on a PyTorch model work and equal the hand-flattened float64 vector."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().numpy()
+    for norm in ("linf", "l1", "l2"):
+        expected = get_norm(norm).value(flat)
+        assert get_norm(norm).value(list(model.parameters())) == expected     # list of tensors
+        assert get_norm(norm).value(model.parameters()) == expected           # the generator
+    weight = model[0].weight                                                   # requires_grad
+    assert get_norm("linf").value(weight) == float(weight.detach().abs().max())
+    assert get_norm("spectral").value(weight) == pytest.approx(
+        float(torch.linalg.matrix_norm(weight.detach().double(), 2)), rel=1e-12)
+    half = weight.detach().half()                                              # any dtype
+    assert get_norm("linf").value(half) == float(half.abs().max())
+    with pytest.raises(ValueError, match="must be finite"):
+        get_norm("linf").value([weight, torch.tensor([float("nan")])])

@@ -119,15 +119,34 @@ def _integer(name: str, value, minimum: int) -> int:
     return int(value)
 
 
+def _is_tensor(value) -> bool:
+    # duck-typed, so that this module (read by torch-free code) never imports torch
+    return type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach")
+
+
+def _from_torch(value):
+    """A torch tensor (any dtype or device, with or without ``requires_grad``) as a float64 NumPy
+    array of its shape; tensors given together (a list, or a model's ``parameters()``) as the
+    float64 concatenation of their entries, the vector x of the paper. Anything else unchanged."""
+    if _is_tensor(value):
+        return value.detach().cpu().double().numpy()
+    if hasattr(value, "__next__"):  # a generator such as model.parameters(): read it once
+        value = list(value)
+    if isinstance(value, (list, tuple)) and value and all(_is_tensor(v) for v in value):
+        return np.concatenate([v.detach().cpu().double().reshape(-1).numpy() for v in value])
+    return value
+
+
 def finite_array(name: str, value, *, ndim: int | None = None, min_ndim: int = 0,
                  nonneg: bool = False) -> np.ndarray:
     """``value`` as a float64 array whose entries are all finite (and :math:`\\ge0` if
-    ``nonneg``), with exactly ``ndim`` or at least ``min_ndim`` dimensions."""
+    ``nonneg``), with exactly ``ndim`` or at least ``min_ndim`` dimensions.  Torch tensors and
+    lists of tensors (a model's parameters) are accepted (see ``_from_torch``)."""
     if isinstance(value, np.ndarray) and value.dtype == np.float64:
         array = value  # the common case, on the hot path of every runner: no conversion
     else:
         try:
-            array = np.asarray(value, dtype=float)
+            array = np.asarray(_from_torch(value), dtype=float)
         except (TypeError, ValueError):
             raise ValueError(
                 f"{name} must be an array of real numbers, got {name}={value!r}") from None
