@@ -453,3 +453,23 @@ def test_ptb_trainer_records_what_the_monitor_reports(tmp_path, optimizer):
             assert row["value"] == pytest.approx(float(spectral[name][-1]), rel=1e-6)
     assert isinstance(trainer.recorder.v_range, monitor.SecondMomentRange)
     assert info["summary"]["log_v_ratio"] == trainer.recorder.v_range.log_range() > 0
+
+
+def test_bias_corrected_equal_betas_keep_every_update_within_one():
+    """The radius 1/λ of torch.optim.AdamW with β1 = β2 rests on |m̂_t| ≤ √v̂_t at every t."""
+    torch.manual_seed(0)
+    x = torch.zeros(500, requires_grad=True)
+    opt = torch.optim.AdamW([x], lr=1.0, betas=(0.9, 0.9), eps=0.0, weight_decay=0.0)
+    worst = 0.0
+    for t in range(300):
+        before = x.detach().clone()
+        x.grad = torch.randn(500) * torch.exp(3 * torch.randn(1))  # heavy-tailed scale per step
+        opt.step()
+        worst = max(worst, float((x.detach() - before).abs().max()))
+    assert worst <= 1 + 1e-5, worst
+    decayed = torch.optim.AdamW([x], lr=1e-2, betas=(0.9, 0.9), weight_decay=0.5)
+    row = constraint_report([("x", x)], decayed)[0]
+    assert row["radius"] == 2.0 and "bias correction" not in row["note"], row
+    unequal = torch.optim.AdamW([x], lr=1e-2, betas=(0.9, 0.99), weight_decay=0.5)
+    row = constraint_report([("x", x)], unequal, log_v_range=1.0)[0]
+    assert "bias correction: the cap applies once" in row["note"], row

@@ -18,9 +18,13 @@ moment :math:`\tilde v_t=(\sqrt{v_t}+\epsilon)^2` qualifies too (Remark 4.2.C) a
   (:func:`pointwise_bound`; the right-hand form has no cancellation);
 * (b) :math:`|\sum_ta_t\Delta_t|\le\sqrt{A_T}\sqrt{\sum_t|a_t|(1+\kappa\rho_t)}`,
   :math:`A_T=\sum_t|a_t|` (:func:`averaged_bound`);
-* (4) :math:`|\sum_ta_t\Delta_t|\le\sqrt{A_T}\sqrt{A_T+\kappa(\sum_t|a_t|\beta_1^{t-1}
-  +(1-\beta_1)\sum_sc_s\ln v_s)}` (:func:`log_bound`), with the coefficients :math:`c_s` of
-  :func:`log_coefficients`;
+* (4) :func:`log_bound`, with the coefficients :math:`c_s` of :func:`log_coefficients`:
+
+  .. math::
+
+      \Big|\sum_ta_t\Delta_t\Big|\le\sqrt{A_T}\,\Big(A_T+\kappa\Big(\sum_t|a_t|\beta_1^{t-1}
+      +(1-\beta_1)\sum_sc_s\ln v_s\Big)\Big)^{1/2};
+
 * Corollary 4.2′ (i)–(iii): :func:`log_range_bound`, :func:`nonincreasing_weights_bound`
   (its excess term :func:`nonincreasing_weights_excess`, with the memory term
   :func:`memory_term`), :func:`constant_weights_bound`.
@@ -108,8 +112,10 @@ def adam_ratio_sequence(grads, betas, eps: float = 0.0, m0=0.0, v0=0.0) -> Ratio
     .. math::  \tilde v_t-\beta_2\tilde v_{t-1}=(1-\beta_2)g_t^2
                +2\epsilon(\sqrt{v_t}-\beta_2\sqrt{v_{t-1}})+(1-\beta_2)\epsilon^2 ,
 
-    where :math:`\sqrt{v_t}-\beta_2\sqrt{v_{t-1}}=[(1-\beta_2)g_t^2+\beta_2(1-\beta_2)v_{t-1}]
-    /(\sqrt{v_t}+\beta_2\sqrt{v_{t-1}})\ge0` is evaluated in this cancellation-free form.
+    where the difference :math:`\sqrt{v_t}-\beta_2\sqrt{v_{t-1}}\ge0` is evaluated in the
+    cancellation-free form
+
+    .. math::  \frac{(1-\beta_2)g_t^2+\beta_2(1-\beta_2)v_{t-1}}{\sqrt{v_t}+\beta_2\sqrt{v_{t-1}}}.
 
     Raises:
         ValueError: if some :math:`\tilde v_t=0` (zero gradients from the start with
@@ -268,8 +274,12 @@ def _root(a: np.ndarray, excess: np.ndarray) -> np.ndarray:
 
 
 def log_bound(seq: RatioSequence, weights=None) -> np.ndarray:
-    r"""Lemma 4.2, bound (4): :math:`\sqrt{A_T}\sqrt{A_T+\kappa\big(\sum_t|a_t|\beta_1^{t-1}
-    +(1-\beta_1)\sum_t|a_t|\sum_{k<t}\beta_1^{k-1}\ln\frac{v_t}{v_{t-k}}\big)}`.
+    r"""Lemma 4.2, bound (4):
+
+    .. math::
+
+        \sqrt{A_T}\,\Big(A_T+\kappa\Big(\sum_t|a_t|\beta_1^{t-1}
+        +(1-\beta_1)\sum_t|a_t|\sum_{k<t}\beta_1^{k-1}\ln\frac{v_t}{v_{t-k}}\Big)\Big)^{1/2}.
 
     The double sum is computed as :math:`\sum_sc_s(\ln v_s-\ln v_{\min})` (equal, since
     :math:`\sum_sc_s=0`), which keeps the logarithms small.

@@ -36,8 +36,11 @@ Radii (:func:`group_radius`, chapter ``ch-check-your-run``):
   the constant-rate caps (the cap grows with η), which the book uses as the radius, flagged in
   ``note``.
 * AdamW with β1 > β2: ``None`` (Appendix B.3: no radius), and a warning.
-* Bias correction (``torch.optim.AdamW``): the radius is the same, but holds only once
-  1 - β^t ≈ 1 (early bias-corrected updates can be up to 1/√(1-β2) times larger), noted.
+* Bias correction (``torch.optim.AdamW``) divides the t-th update by
+  F_t = (1-β1^t)/√(1-β2^t), which tends to 1.  For β1 = β2 the corrected update still has
+  ‖·‖∞ ≤ 1 (Cauchy–Schwarz: |m_t| ≤ √(1-β^t)·√v_t), so the radius is 1/λ; for β1 < β2 the
+  uncorrected cap of Lemma 4.3 applies once β1^t, β2^t ≈ 0 (F_t can be below 1 early on, e.g.
+  for β = (0.5, 0.6), making early corrected updates larger), noted.
 * Adam with ℓ2 regularisation (``torch.optim.Adam(weight_decay=λ)``, our ``AdamL2``/``Adam``):
   ``None``; no ℓ∞ (or other) constraint is implied, and a warning says so.
 * Lion and ℓ∞ :class:`~implicit_bias.optim.NormalizedSteepestDescent`: 1/λ for every β
@@ -324,8 +327,8 @@ def group_radius(settings: GroupSettings, norm: str, shape, log_v_range: float |
     beta1, beta2 = s.betas
     if beta1 > beta2:
         return None, "β1 > β2: no radius implied (App. B.3)"
-    if s.bias_correction:
-        notes.append("bias correction: holds once 1-β^t ≈ 1")
+    if s.bias_correction and beta1 < beta2:
+        notes.append("bias correction: the cap applies once β1^t, β2^t ≈ 0")
     if s.extra.get("amsgrad"):
         notes.append("amsgrad: max of v in the denominator only shrinks updates")
     if beta1 == beta2:

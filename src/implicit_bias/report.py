@@ -6,6 +6,7 @@ The book calls :func:`header` in the first cell of every chapter, and result wri
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -21,8 +22,13 @@ from . import __version__
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+@functools.cache
 def source_hash() -> str:
-    """SHA-256 (first 12 hex digits) of every ``.py`` file of the installed package."""
+    """SHA-256 (first 12 hex digits) of every ``.py`` file of the installed package.
+
+    Read once per process, at the first call: a long job (a sweep, a notebook kernel) runs the
+    code it imported, not what is on disk after later edits.
+    """
     digest = hashlib.sha256()
     for path in sorted(_PACKAGE_DIR.rglob("*.py")):
         digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
@@ -30,9 +36,11 @@ def source_hash() -> str:
     return digest.hexdigest()[:12]
 
 
+@functools.cache
 def git_commit() -> str:
     """The git commit of the checkout holding the package (``"unknown"`` outside git),
-    with ``+dirty`` when the work tree has uncommitted changes."""
+    with ``+dirty`` when the work tree has uncommitted changes; read once per process, like
+    :func:`source_hash`."""
     try:
         root = _PACKAGE_DIR
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,

@@ -358,6 +358,10 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "plot":
+        # pin the provenance to the code this process imports now, before any run starts
+        from ..report import git_commit, source_hash
+        source_hash(), git_commit()
     command = {"run": _run, "sweep": _sweep, "plot": _plot}[args.command]
     try:
         return command(args, args.parser, argv)
