@@ -10,7 +10,7 @@ import pytest
 
 import implicit_bias
 from implicit_bias.ptb import results
-from implicit_bias.ptb.configs import TrainConfig
+from implicit_bias.ptb.configs import TrainConfig, sweep_configs
 from implicit_bias.ptb.results import ResultsError
 
 SRC = str(Path(implicit_bias.__file__).resolve().parents[1])
@@ -30,7 +30,7 @@ def test_reading_results_does_not_import_torch(tmp_path):
                    "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
                    "print(len(runs))", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "18"
+    assert done.stdout.strip() == "36"
 
 
 def test_committed_results_are_found_from_any_folder(tmp_path):
@@ -49,10 +49,13 @@ def test_results_env_var_overrides_and_a_wrong_one_is_named(tmp_path, monkeypatc
 
 
 def test_committed_runs_are_complete_and_consistent():
-    runs = results.load_runs([results.committed_results_dir("cpu"),
-                              results.committed_results_dir("cpu-half")])
-    assert len(runs) == 19 and all(r.complete for r in runs)
-    assert all(r.metrics["step"][-1] == r.config["steps"] == 400 for r in runs)
+    folders = {"cpu": 36, "cpu-half": 8, "cpu-bias-correction": 2, "cpu-wide": 8, "cpu-beyond": 2}
+    for folder, count in folders.items():
+        runs = results.load_runs([results.committed_results_dir(folder)])
+        assert len(runs) == count and all(r.complete for r in runs), folder
+        assert all(r.metrics["step"][-1] == r.config["steps"] == 400 for r in runs), folder
+    labels = {r.label for r in results.load_runs([results.committed_results_dir("cpu")])}
+    assert labels == {c.label() for c in sweep_configs("cpu")}  # the whole sweep, nothing else
 
 
 @pytest.mark.parametrize("make,match", [

@@ -22,9 +22,32 @@ function fitDisplayMath() {
     if (scale < 1) box.style.fontSize = `${Math.max(MIN_FORMULA_SCALE, scale) * 100}%`;
   });
 }
+
+// MathJax 3 never breaks an inline formula, so one wider than its paragraph (a chain of
+// inequalities on a phone) would run past the column and be cut off. Such a formula is scaled
+// down to fit, like a display formula, to at most 60 % of its size; beyond that it becomes a box
+// as wide as the paragraph that scrolls sideways (class wide-inline in site.css).
+function fitInlineMath() {
+  document.querySelectorAll('mjx-container:not([display="true"])').forEach((box) => {
+    box.classList.remove("wide-inline");
+    box.style.fontSize = "";
+    let block = box.parentElement;
+    while (block && getComputedStyle(block).display.startsWith("inline")) block = block.parentElement;
+    if (!block) return;
+    const width = box.getBoundingClientRect().width, room = block.clientWidth;
+    if (width <= room + 1) return;
+    const scale = room / width;
+    box.style.fontSize = `${Math.max(MIN_FORMULA_SCALE, scale) * 100}%`;
+    if (scale < MIN_FORMULA_SCALE) box.classList.add("wide-inline");
+  });
+}
+function fitMath() {
+  fitDisplayMath();
+  fitInlineMath();
+}
 document.addEventListener("DOMContentLoaded", () => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-    MathJax.startup.promise.then(fitDisplayMath);
-    window.addEventListener("resize", fitDisplayMath);
+    MathJax.startup.promise.then(fitMath);
+    window.addEventListener("resize", fitMath);
   }
 });

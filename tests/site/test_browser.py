@@ -68,7 +68,8 @@ KINDS = {
     "refs": "reference without its number",
     "images": "image not loaded, bad alt text, or shrunk below half size",
     "overflow": "page wider than the viewport",
-    "equations": "display equation wider than its box (scrolls sideways or is cut off)",
+    "equations": "formula wider than its box (display: scrolls sideways or is cut off; "
+                 "inline: runs past the right edge of its paragraph)",
     "console": "console error or page error",
     "links": "broken internal link, anchor or resource",
 }
@@ -221,6 +222,23 @@ INSPECT_JS = r"""
     if (!m || !visible(box)) continue;
     const over = m.getBoundingClientRect().width - box.clientWidth;
     if (over > 2) out.equations.push(`+${Math.round(over)} px: ` + short(texOf(c)));
+  }
+
+  // -- inline formulas running past the right edge of their paragraph (MathJax does not break
+  //    inline math, so a long one is cut off on a phone); skipped inside boxes that scroll
+  for (const c of document.querySelectorAll('mjx-container:not([display="true"])')) {
+    if (!visible(c) || c.closest('div.math')) continue;
+    let scrolls = false;
+    for (let p = c.parentElement; p && p !== document.body; p = p.parentElement) {
+      const ox = getComputedStyle(p).overflowX;
+      if (ox === 'auto' || ox === 'scroll') { scrolls = true; break; }
+    }
+    if (scrolls) continue;
+    let block = c.parentElement;
+    while (block && getComputedStyle(block).display.startsWith('inline')) block = block.parentElement;
+    if (!block) continue;
+    const over = c.getBoundingClientRect().right - block.getBoundingClientRect().right;
+    if (over > 2) out.equations.push(`inline, +${Math.round(over)} px: ` + short(texOf(c)));
   }
 
   // -- sideways scrolling: the page, and the outermost elements that stick out
@@ -566,7 +584,7 @@ def test_no_sideways_scrolling(crawl):
     _assert_none(crawl, "overflow")
 
 
-def test_display_equations_fit(crawl):
+def test_formulas_fit(crawl):
     _assert_none(crawl, "equations")
 
 
