@@ -38,8 +38,8 @@ Radii (:func:`group_radius`, chapter ``ch-check-your-run``):
 * AdamW with β1 > β2: ``None`` (Appendix B.3: no radius), and a warning.
 * Bias correction (``torch.optim.AdamW``) divides the t-th update by
   F_t = (1-β1^t)/√(1-β2^t), which tends to 1.  For β1 = β2 the corrected update still has
-  ‖·‖∞ ≤ 1 (Cauchy–Schwarz: |m_t| ≤ √(1-β^t)·√v_t), so the radius is 1/λ; for β1 < β2 the
-  uncorrected cap of Lemma 4.3 applies once β1^t, β2^t ≈ 0 (F_t can be below 1 early on, e.g.
+  ‖·‖∞ ≤ 1 (by Cauchy–Schwarz the first moment is at most √(1-β^t) times √v_t), so the
+  radius is 1/λ; for β1 < β2 the uncorrected cap of Lemma 4.3 applies once β1^t, β2^t ≈ 0 (F_t can be below 1 early on, e.g.
   for β = (0.5, 0.6), making early corrected updates larger), noted.
 * Adam with ℓ2 regularisation (``torch.optim.Adam(weight_decay=λ)``, our ``AdamL2``/``Adam``):
   ``None``; no ℓ∞ (or other) constraint is implied, and a warning says so.
