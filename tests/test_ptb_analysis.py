@@ -63,3 +63,21 @@ def test_pick_chooses_the_seed_and_the_seeds_table_lists_both():
     assert table[0].count("|") == 7 and len(table) == 4      # header, rule, one row per (β, λ)
     assert table[2] == "| (0.99, 0.99) | 1 | 0.900 | 1.900 | 3.000 | 4.000 |"
     assert table[3] == "| (0.99, 0.99) | 2 | 0.800 | — | 3.000 | — |"
+
+
+def test_log_axes_read_as_plain_numbers():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from implicit_bias.plotting import plain_log_ticks
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0.35, 4.2])
+    ax.set_yscale("log")
+    plain_log_ticks(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True)]
+    plt.close(fig)
+    assert {"1", "0.4", "2", "3"} <= set(labels), labels      # a short range is labelled inside
+    assert not any("times" in label or "×" in label or "^" in label for label in labels), labels

@@ -10,6 +10,7 @@ import math
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 
 NORM_COLORS = {"l1": "#2ca02c", "l2": "#1f77b4", "linf": "#d62728"}
 OPTIMIZER_COLORS = {"adamw": "#d62728", "adam-l2": "#1f77b4", "adam-l2-sum": "#17becf",
@@ -17,6 +18,21 @@ OPTIMIZER_COLORS = {"adamw": "#d62728", "adam-l2": "#1f77b4", "adam-l2-sum": "#1
 BOUND_STYLE = dict(color="black", linestyle="--", linewidth=1.2)
 COLUMN_WIDTH_IN = 6.4   # the site's text column at 100 dpi
 MAX_COLUMNS = 2         # panels per row that stay legible at the column width
+
+
+class _PlainLogFormatter(mticker.LogFormatter):
+    """Log-axis tick labels as plain numbers (0.4, 2, 10) rather than 4×10⁻¹."""
+
+    def _num_to_string(self, x, vmin, vmax):
+        return f"{x:g}"
+
+
+def plain_log_ticks(ax, axis: str = "y") -> None:
+    """Label the log ``axis`` of ``ax`` with plain numbers.  Minor ticks are labelled only when
+    the axis spans about a decade or less (matplotlib's rule), so a short range still reads."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+    target.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
 
 
 def use_book_style() -> None:

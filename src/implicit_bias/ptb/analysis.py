@@ -94,7 +94,7 @@ def plot_linf_axes(axes, runs, weight_decay: float, zoom_from: int, families=Non
 
     Seed 0 is drawn solid and labelled; other seeds of the same setting thin, dotted, unlabelled.
     """
-    from ..plotting import BOUND_STYLE, OPTIMIZER_COLORS
+    from ..plotting import BOUND_STYLE, OPTIMIZER_COLORS, plain_log_ticks
 
     families = families or ("adamw", "adam", "adam-l2", "adam-l2-sum")
     for r in runs:
@@ -120,6 +120,7 @@ def plot_linf_axes(axes, runs, weight_decay: float, zoom_from: int, families=Non
         ax.set_xlabel("step $t$")
     axes[0].set_ylabel(r"$\|x_t\|_\infty$")
     axes[0].set_yscale("log")
+    plain_log_ticks(axes[0])
     axes[0].set_title(f"λ = {weight_decay:g}, all steps")
     axes[1].set_title(f"zoom: t ≥ {zoom_from}")
 
@@ -147,7 +148,7 @@ def plot_linf(runs, out_dir, zoom: int | None = None) -> list[Path]:
 
 def plot_family_axes(ax, runs, family: str, seed: int = 0) -> None:
     """λ‖x_t‖∞ of one family at every β (colour) and λ (solid 1, dashed 2), the cap λ‖x‖∞ = 1."""
-    from ..plotting import BOUND_STYLE
+    from ..plotting import BOUND_STYLE, plain_log_ticks
 
     for r in runs:
         if r.family != family or r.config["seed"] != seed:
@@ -159,6 +160,7 @@ def plot_family_axes(ax, runs, family: str, seed: int = 0) -> None:
                 label=f"β=({b[0]:g}, {b[1]:g})" if lam == 1.0 else None)
     ax.axhline(1.0, **BOUND_STYLE)
     ax.set_yscale("log")
+    plain_log_ticks(ax)
     ax.set_title(FAMILY_NAMES[family])
     ax.set_xlabel("step $t$")
     ax.set_ylabel(r"$\lambda\|x_t\|_\infty$" if family != "adam" else r"$\|x_t\|_\infty$")
