@@ -81,3 +81,21 @@ def test_log_axes_read_as_plain_numbers():
     plt.close(fig)
     assert {"1", "0.4", "2", "3"} <= set(labels), labels      # a short range is labelled inside
     assert not any("times" in label or "×" in label or "^" in label for label in labels), labels
+
+
+def test_envelope_ratio_is_the_equal_betas_bound_by_hand():
+    from types import SimpleNamespace
+
+    from implicit_bias.ptb.analysis import envelope_ratio
+
+    steps = np.arange(5.0)
+    linf = np.array([1.0, 0.995, 0.98, 0.99, 0.97])
+    run = SimpleNamespace(label="r", config=dict(optimizer="adamw", beta1=0.9, beta2=0.9, lr=0.01,
+                                                 weight_decay=2.0, bias_correction=False),
+                          metrics=dict(step=steps, linf=linf))
+    q = 1 - 0.02
+    by_hand = np.max(linf[1:] / (q ** steps[1:] * 1.0 + (1 - q ** steps[1:]) / 2.0))
+    assert envelope_ratio(run) == pytest.approx(by_hand, rel=1e-12)
+    run.config["beta2"] = 0.99
+    with pytest.raises(ValueError, match="beta1 = beta2"):
+        envelope_ratio(run)

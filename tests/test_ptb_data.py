@@ -87,5 +87,5 @@ def test_full_vocabulary_encodes_the_same_prefix():
     # the same words, under other ids: 1,326 of the 10,000 rows are ever seen
     assert [full.words[i] for i in full.train] == [own.words[i] for i in own.train]
     assert len(set(full.train.tolist())) == len(set(own.train.tolist()))
-    with pytest.raises(ValueError, match="vocab='all' is invalid"):
+    with pytest.raises(ValueError, match="vocab='all' is invalid: must be one of"):
         data.load_corpus(train_tokens=5000, vocab="all")

@@ -30,10 +30,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from .. import bounds
+from .configs import BETAS, WEIGHT_DECAYS
 from .results import Run, load_runs
 
-__all__ = ["lemma_4_3_linf_bound", "plot_linf", "run_prediction"]  # Run, load_runs: see results
+__all__ = ["lemma_4_3_linf_bound", "envelope_ratio", "plot_linf", "plot_linf_axes",
+           "plot_family_axes", "plot_adamw_pair_axes", "run_prediction", "runs_table",
+           "seeds_table"]  # Run, load_runs: see results
 
 
 def lemma_4_3_linf_bound(lr: float, weight_decay: float, beta1: float, beta2: float, t: int,
@@ -58,6 +63,19 @@ def run_prediction(run: Run) -> float:
     return lemma_4_3_linf_bound(c["lr"], c["weight_decay"], c["beta1"], c["beta2"],
                                 run.summary["steps_done"], run.summary["log_v_ratio"],
                                 run.summary["initial_linf"])
+
+
+def envelope_ratio(run: Run) -> float:
+    r"""Largest ratio over :math:`t\ge1` of :math:`\|x_t\|_\infty` to Lemma 4.3's every-step bound
+    for :math:`\beta_1=\beta_2`, :math:`q^t\|x_0\|_\infty+(1-q^t)/\lambda` (at most 1 if the lemma
+    holds; t = 0 is equality)."""
+    c, m = run.config, run.metrics
+    if c["optimizer"] != "adamw" or c["beta1"] != c["beta2"] or c["bias_correction"]:
+        raise ValueError(f"{run.label}: the every-step bound needs AdamW with beta1 = beta2 "
+                         f"and no bias correction")
+    bound = bounds.iterate_bound_from_log_range(m["step"], 0.0, betas_of(run), c["lr"],
+                                                c["weight_decay"], x0_norm=m["linf"][0])
+    return float(np.max(m["linf"][1:] / bound[1:]))
 
 
 #: line colour of AdamW per (beta1, beta2); baselines use plotting.OPTIMIZER_COLORS
@@ -164,6 +182,25 @@ def plot_family_axes(ax, runs, family: str, seed: int = 0) -> None:
     ax.set_title(FAMILY_NAMES[family])
     ax.set_xlabel("step $t$")
     ax.set_ylabel(r"$\lambda\|x_t\|_\infty$" if family != "adam" else r"$\|x_t\|_\infty$")
+
+
+def plot_adamw_pair_axes(axes, runs, other, other_style: str = "--") -> None:
+    """λ‖x_t‖∞ of AdamW at every β (colour), one panel per λ of ``axes``: the seed-0 run of
+    ``runs`` solid and labelled, the same setting of ``other`` in ``other_style``; the cap at 1."""
+    from ..plotting import BOUND_STYLE, plain_log_ticks
+
+    for ax, lam in zip(axes, WEIGHT_DECAYS):
+        for b in BETAS:
+            for group, ls in ((runs, "-"), (other, other_style)):
+                r = pick(group, "adamw", b, lam)
+                ax.plot(r.metrics["step"], lam * r.metrics["linf"], color=BETA_COLORS[b], ls=ls,
+                        label=f"β=({b[0]:g}, {b[1]:g})" if ls == "-" else None)
+        ax.axhline(1.0, **BOUND_STYLE)
+        ax.set_yscale("log")
+        plain_log_ticks(ax)
+        ax.set_title(f"λ = {lam:g}")
+        ax.set_xlabel("step $t$")
+    axes[0].set_ylabel(r"$\lambda\|x_t\|_\infty$")
 
 
 def seeds_table(runs, seeds=(0, 1)) -> str:

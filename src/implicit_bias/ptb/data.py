@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from .configs import VOCABULARIES
+
 __all__ = ["PTB_FILES", "PTB_URL", "PTBDataError", "Corpus", "default_cache_dir",
            "resolve_data_dir", "verify_file", "read_tokens", "build_vocab", "load_corpus",
            "make_chunks", "EOS", "UNK"]
@@ -190,8 +192,8 @@ def load_corpus(data_dir=None, train_tokens: int | None = None,
         A :class:`Corpus`.
     """
     directory = resolve_data_dir(data_dir, download=download)
-    if vocab not in ("train", "full"):
-        raise ValueError(f"vocab={vocab!r} is invalid: must be 'train' or 'full'")
+    if vocab not in VOCABULARIES:
+        raise ValueError(f"vocab={vocab!r} is invalid: must be one of {VOCABULARIES}")
     train = read_tokens(directory / PTB_FILES["train"][0], train_tokens)
     valid = read_tokens(directory / PTB_FILES["valid"][0], valid_tokens)
     words = build_vocab(train if vocab == "train" or train_tokens is None
