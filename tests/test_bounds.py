@@ -316,3 +316,53 @@ def test_random_streams_never_exceed_max_update(seed):
     assert np.all(np.abs(seq.delta) <= bounds.max_update_size(betas) * (1 + 1e-12))
     assert abs(seq.delta[-1]) <= bounds.max_update_size(betas, steps) * (1 + 1e-12)
     assert bounds.max_update_size(betas) <= math.sqrt((1 - betas[0]) / (1 - betas[1])) * (1 + 1e-12)
+
+
+# ----------------------------------------------------------------------------- beta1^2 < beta2
+@pytest.mark.parametrize("betas", [(0.9, 0.85), (0.9, 0.95), (0.95, 0.92), (0.5, 0.3)])
+def test_sharp_update_bound_holds_and_is_attained_beyond_beta1_le_beta2(betas):
+    """M_T for any betas with beta1^2 < beta2 (including beta1 > beta2): the geometric stream
+    attains it at step T, and random streams stay below M."""
+    from implicit_bias.adamw import adam_moments
+
+    for steps in (1, 5, 40):
+        m, v, _ = adam_moments(bounds.extremal_gradients(betas, steps), betas)
+        assert abs(m[-1]) / math.sqrt(v[-1]) == pytest.approx(bounds.max_update_size(betas, steps),
+                                                                rel=1e-12)
+    rng = np.random.default_rng(3)
+    g = rng.normal(size=(400, 50)) * np.exp(rng.normal(size=(400, 1)))
+    m, v, _ = adam_moments(g, betas)
+    assert np.max(np.abs(m) / np.sqrt(v)) <= bounds.max_update_size(betas) * (1 + 1e-12)
+    assert bounds.max_update_size(betas, 10_000) == pytest.approx(bounds.max_update_size(betas))
+
+
+def test_sharp_update_bound_values_and_the_unbounded_side():
+    assert bounds.max_update_size((0.9, 0.85)) == pytest.approx(1.1902381, rel=1e-7)
+    assert bounds.max_update_size((0.9, 0.95)) == pytest.approx(1.1649647, rel=1e-7)
+    assert bounds.max_update_size((0.9, 0.81)) == math.inf  # beta1^2 = beta2
+    assert bounds.max_update_size((0.9, 0.5)) == math.inf
+    assert bounds.max_update_size((0.9, 0.81), 100) == pytest.approx(math.sqrt(0.01 / 0.19 * 100))
+    with pytest.raises(ValueError, match="beta2 > 0"):
+        bounds.max_update_size((0.5, 0.0))
+
+
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.9, 0.95), (0.5, 0.6), (0.9, 0.85)])
+def test_bias_corrected_update_bound_is_attained_and_at_most_m(betas):
+    from implicit_bias.adamw import adam_moments
+
+    for steps in (1, 3, 30):
+        m, v, _ = adam_moments(bounds.extremal_gradients(betas, steps), betas)
+        theta = float(bounds.bias_correction_factor(betas, steps))
+        corrected = (m[-1] / (1 - betas[0] ** steps)) / math.sqrt(v[-1] / (1 - betas[1] ** steps))
+        assert corrected == pytest.approx(theta * bounds.max_update_size(betas, steps), rel=1e-12)
+        assert corrected <= bounds.bias_corrected_update_size(betas, steps) * (1 + 1e-12)
+    assert bounds.bias_corrected_update_size(betas) <= bounds.max_update_size(betas) * (1 + 1e-12)
+    assert bounds.bias_corrected_update_size(betas, 1) == pytest.approx(1.0)  # theta_1 M_1 = 1
+
+
+def test_bias_correction_factor_and_peak():
+    assert float(bounds.bias_correction_factor((0.9, 0.999), 1)) == pytest.approx(math.sqrt(1e-3) / 0.1)
+    assert bounds.bias_correction_peak((0.9, 0.999)) == 1.0  # theta_t < 1 for all t, -> 1
+    assert bounds.bias_correction_peak((0.9, 0.95)) == pytest.approx(math.sqrt(0.05) / 0.1)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        bounds.bias_correction_factor((0.9, 0.99), 0)
