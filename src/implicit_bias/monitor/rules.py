@@ -207,7 +207,8 @@ class DecoupledAdam(Family):
 
     def radius(self, s, norm, shape, log_v_range=None, lr_constant=None):
         beta1, beta2 = s.betas
-        bound = adam_update_bound(s.betas, s.bias_correction)
+        # beta1 = beta2: U = 1 exactly (M^2 = 1 in exact arithmetic; the formula rounds)
+        bound = 1.0 if beta1 == beta2 else adam_update_bound(s.betas, s.bias_correction)
         notes = ["amsgrad: max of v, updates only smaller"] if s.amsgrad else []
         if not math.isfinite(bound):
             return Radius(math.inf, note="β1² ≥ β2: no bound (App. B.3)")
