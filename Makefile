@@ -73,6 +73,7 @@ lab: $(STAMP)
 # Benchmarks report ratios against a baseline measured in the same run; results in bench/results/.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_optim.py
+	$(BIN)/python bench/bench_monitor.py
 	$(BIN)/python bench/bench_ptb.py
 	$(BIN)/python bench/build_times.py
 
