@@ -55,7 +55,7 @@ class GroupSettings:
 
     @property
     def kind(self) -> str:
-        """The family's short name: ``"adamw"``, ``"adam-l2"``, ``"lion"``, ``"nsd"`` or ``"muon"``."""
+        """Short name of the family (``"adamw"``, ``"adam-l2"``, ``"lion"``, ``"nsd"`` or ``"muon"``)."""
         return self.family.name
 
 
@@ -344,7 +344,7 @@ class Muon(Family):
 
 _muon_radius = functools.lru_cache(maxsize=1024)(muon.muon_radius)
 
-#: the registry: the first family whose ``matches`` accepts a group reads it
+#: The registry, in order; the first family whose ``matches`` accepts a group reads it.
 FAMILIES: tuple[Family, ...] = (DecoupledAdam(), CoupledAdam(), Lion(), SteepestDescent(), Muon())
 
 SUPPORTED = ("torch.optim.AdamW, torch.optim.Adam, torch.optim.Muon and implicit_bias.optim's "
