@@ -30,7 +30,7 @@ def test_reading_results_does_not_import_torch(tmp_path):
                    "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
                    "print(len(runs))", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "36"
+    assert done.stdout.strip() == "56"
 
 
 def test_committed_results_are_found_from_any_folder(tmp_path):
@@ -49,7 +49,8 @@ def test_results_env_var_overrides_and_a_wrong_one_is_named(tmp_path, monkeypatc
 
 
 def test_committed_runs_are_complete_and_consistent():
-    folders = {"cpu": 36, "cpu-half": 8, "cpu-bias-correction": 2, "cpu-wide": 8, "cpu-beyond": 2}
+    folders = {"cpu": 56, "cpu-half": 8, "cpu-bias-correction": 16, "cpu-lr": 8, "cpu-wide": 8,
+               "cpu-beyond": 2}
     for folder, count in folders.items():
         runs = results.load_runs([results.committed_results_dir(folder)])
         assert len(runs) == count and all(r.complete for r in runs), folder

@@ -26,7 +26,7 @@ Lemma 4.3, whose only clock is the decay factor :math:`q = 1-\lambda\eta` (time 
 
 The ``cpu`` sweep runs AdamW at all β settings × λ for seeds 0 and 1 (the paper's Figures 4–6
 show two seeds) and the three baselines (Adam without decay, Adam-ℓ2 on the mean loss, Adam-ℓ2
-on the summed loss) at every β setting for seed 0.  ``cpu-wide`` is the paper's model (width
+on the summed loss) at every β setting, for the same two seeds.  ``cpu-wide`` is the paper's model (width
 200, feed-forward 200, the full 10,000-word vocabulary) on the ``cpu`` data, η and step count:
 about 0.8 s a step on 2 cores, so its sweep is AdamW only.
 """
@@ -212,13 +212,12 @@ def get_config(name: str, **overrides) -> TrainConfig:
 def sweep_configs(name: str, seeds=None, batch_fraction: float = 1.0) -> list[TrainConfig]:
     """All runs of the figures for config ``name``.
 
-    ``cpu``: AdamW at every β × λ for seeds 0 and 1, the three baselines at every β (× λ) for
-    seed 0: 36 runs.  ``cpu-wide``: AdamW at every β × λ, seed 0: 8 runs.  ``paper``: AdamW and
-    the three baselines at every β × λ, seeds 0 and 1: 56 runs.  ``seeds`` overrides the seeds;
-    the baselines run for the first seed given only, except at ``paper`` scale.
+    ``cpu`` and ``paper``: AdamW and the three baselines (Adam without decay, Adam-ℓ2 on the mean
+    and on the summed loss) at every β (× λ), seeds 0 and 1: 56 runs.  ``cpu-wide``: AdamW at
+    every β × λ, seed 0: 8 runs.  ``seeds`` overrides the seeds.
 
     >>> len(sweep_configs("cpu")), len(sweep_configs("cpu-wide")), len(sweep_configs("paper"))
-    (36, 8, 56)
+    (56, 8, 56)
     """
     base = get_config(name, batch_fraction=batch_fraction)
     seeds = tuple(seeds) if seeds is not None else ((0,) if name == "cpu-wide" else (0, 1))
@@ -228,7 +227,7 @@ def sweep_configs(name: str, seeds=None, batch_fraction: float = 1.0) -> list[Tr
             for wd in WEIGHT_DECAYS:
                 runs.append(replace(base, optimizer="adamw", beta1=b1, beta2=b2,
                                     weight_decay=wd, seed=seed))
-        if name == "cpu-wide" or (name == "cpu" and seed != seeds[0]):
+        if name == "cpu-wide":
             continue
         for b1, b2 in BETAS:
             runs.append(replace(base, optimizer="adam", beta1=b1, beta2=b2, weight_decay=0.0,
