@@ -35,10 +35,10 @@ def test_paper_scale_is_about_14_tflop_per_step():
 
 def test_cpu_sweep_covers_every_adamw_setting():
     labels = {c.label() for c in sweep_configs("cpu")}
-    assert len(labels) == 36
+    assert len(labels) == 56  # AdamW and every baseline at both seeds
     assert {"adamw_b0.9-0.95_wd2_s0", "adamw_b0.9-0.95_wd2_s1", "adam-l2_b0.99-0.99_wd1_sum_s0",
             "adam_b0.9-0.999_s0", "adam-l2_b0.999-0.999_wd2_mean_s0", "adam_b0.9-0.95_s0"} <= labels
-    assert not any(label.startswith("adam_") and label.endswith("_s1") for label in labels)
+    assert {"adam_b0.9-0.999_s1", "adam-l2_b0.9-0.95_wd2_sum_s1"} <= labels
     wide = sweep_configs("cpu-wide")
     assert {c.optimizer for c in wide} == {"adamw"} and len(wide) == 8
     assert {(c.d_model, c.d_ff, c.vocab) for c in wide} == {(200, 200, "full")}
@@ -99,3 +99,56 @@ def test_envelope_ratio_is_the_equal_betas_bound_by_hand():
     run.config["beta2"] = 0.99
     with pytest.raises(ValueError, match="beta1 = beta2"):
         envelope_ratio(run)
+
+
+def _trajectory_run(**config):
+    from types import SimpleNamespace
+
+    base = dict(optimizer="adamw", beta1=0.9, beta2=0.95, lr=0.01, weight_decay=2.0,
+                bias_correction=False, eps=0.0)
+    steps = np.arange(0.0, 401.0, 50.0)
+    return SimpleNamespace(label="r", config={**base, **config}, summary=dict(log_v_ratio=12.0),
+                           metrics=dict(step=steps, linf=np.linspace(1.0, 0.6, steps.size)))
+
+
+def test_sharp_path_is_the_sharp_radius_by_hand():
+    from implicit_bias.ptb.analysis import sharp_path
+
+    run = _trajectory_run()
+    m = math.sqrt(0.1 ** 2 * 0.95 / (0.05 * (0.95 - 0.81)))  # M, typed independently
+    qt = 0.98 ** run.metrics["step"]
+    np.testing.assert_allclose(sharp_path(run), qt * 1.0 + (1 - qt) * m / 2.0, rtol=1e-12)
+    run.config["bias_correction"] = True  # sup over t <= 400 of theta_t M_t, never above M
+    corrected = sharp_path(run)
+    assert np.all(corrected <= sharp_path(_trajectory_run()) + 1e-12) and corrected[0] == 1.0
+    assert sharp_path(_trajectory_run(beta1=0.99, beta2=0.99, bias_correction=True))[-1] == \
+        pytest.approx(0.98 ** 400 + (1 - 0.98 ** 400) / 2.0, rel=1e-12)  # beta1 = beta2: U = 1
+    with pytest.raises(ValueError, match="beta1\\^2 >= beta2"):
+        sharp_path(_trajectory_run(beta1=0.9, beta2=0.81))
+    with pytest.raises(ValueError, match="eps = 0"):
+        sharp_path(_trajectory_run(eps=1e-8))
+
+
+def test_lemma_4_3_path_ends_at_the_runs_prediction():
+    from implicit_bias.ptb.analysis import lemma_4_3_linf_bound, lemma_4_3_path
+
+    run = _trajectory_run()
+    path = lemma_4_3_path(run)
+    assert path[-1] == pytest.approx(lemma_4_3_linf_bound(0.01, 2.0, 0.9, 0.95, 400, 12.0, 1.0),
+                                     rel=1e-12)
+    assert path[0] == 1.0 and np.all(np.isfinite(path))
+    with pytest.raises(ValueError, match="without bias correction"):
+        lemma_4_3_path(_trajectory_run(bias_correction=True))
+
+
+def test_protocol_table_puts_the_two_protocols_side_by_side():
+    from implicit_bias.ptb.analysis import protocol_table
+
+    plain = [_fake_run(0, 1.0), _fake_run(1, 1.0)]
+    for r in plain:
+        r.summary["max_linf_second_half"] = 1.0
+    corrected = [_fake_run(0, 1.0, final=0.5)]
+    corrected[0].summary["max_linf_second_half"] = 0.7
+    table = protocol_table(plain, corrected).splitlines()
+    assert len(table) == 2 + 8  # header, rule, every beta x lambda
+    assert "| (0.99, 0.99) | 1 | 0.900, 1.900 | 0.500, — | 1.000, 1.000 | 0.700, — | 3.000, 4.000 | 3.000, — |" in table

@@ -473,10 +473,12 @@ def max_update_size(betas, steps=None) -> float:
 
 
 def bias_correction_factor(betas, steps) -> np.ndarray:
-    r""":math:`\theta_t=\sqrt{1-\beta_2^t}/(1-\beta_1^t)`, by which ``torch.optim.AdamW``'s
-    bias-corrected update :math:`\hat m_t/\sqrt{\hat v_t}` exceeds Algorithm 1's :math:`m_t/\sqrt{v_t}`
-    (``rem-bias-correction``); ``steps`` :math:`t\ge1` (array).  :math:`\theta_1=\sqrt{1-\beta_2}/(1-\beta_1)`
-    (0.316 at the defaults), :math:`\theta_t\to1`.
+    r""":math:`\theta_t=\sqrt{1-\beta_2^t}/(1-\beta_1^t)`, the factor that turns Algorithm 1's
+    update :math:`m_t/\sqrt{v_t}` into ``torch.optim.AdamW``'s bias-corrected
+    :math:`\hat m_t/\sqrt{\hat v_t}=\theta_t\,m_t/\sqrt{v_t}` (``rem-bias-correction``).  Below 1 the
+    correction shrinks the update (the defaults: :math:`\theta_{300}\approx0.51`), above 1 it
+    enlarges it (:math:`\beta_1=\beta_2`, or :math:`\theta_1=2.24` at (0.9, 0.95)).  ``steps`` :math:`t\ge1` (array).
+    :math:`\theta_1=\sqrt{1-\beta_2}/(1-\beta_1)` (0.316 at the defaults), :math:`\theta_t\to1`.
 
     >>> round(float(bias_correction_factor((0.9, 0.999), 1)), 4)
     0.3162

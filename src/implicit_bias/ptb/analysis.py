@@ -23,6 +23,20 @@ smallest :math:`(\sqrt{v_s}+\epsilon)^2` seen so far (recorded by the trainer). 
 increasing in the log ratio, so using the largest one bounds every coordinate.  For
 :math:`\beta_1=\beta_2` it is :math:`q^t\|x_0\|_\infty + (1-q^t)/\lambda`, whatever the gradients.
 It applies to AdamW only (without bias correction); Adam and Adam-ℓ2 have no such cap.
+
+:func:`lemma_4_3_path` evaluates the same bound at every logged step with the run's final log
+ratio, which bounds the log ratio of every earlier step (the trainer's :math:`V_t` and
+:math:`v^{\min}_t` are running extremes).  :func:`sharp_path` is the bound of proposition
+``prop-sharp-radius`` (chapter ``ch-check-your-run``) at every step, for AdamW with or without
+bias correction (PyTorch's form), :math:`\beta_1^2<\beta_2`, :math:`\epsilon=0`:
+
+.. math::
+
+    \|x_t\|_\infty \le q^t\|x_0\|_\infty + (1-q^t)\,U/\lambda,
+
+with :math:`U = M` of :func:`implicit_bias.bounds.max_update_size` without correction and
+:math:`U=\sup_{s\le T}\theta_sM_s` of :func:`implicit_bias.bounds.bias_corrected_update_size`
+with it; both are 1 for :math:`\beta_1=\beta_2`.
 """
 
 from __future__ import annotations
@@ -36,9 +50,9 @@ from .. import bounds
 from .configs import BETAS, WEIGHT_DECAYS
 from .results import Run, load_runs
 
-__all__ = ["lemma_4_3_linf_bound", "envelope_ratio", "plot_linf", "plot_linf_axes",
-           "plot_family_axes", "plot_adamw_pair_axes", "run_prediction", "runs_table",
-           "seeds_table"]  # Run, load_runs: see results
+__all__ = ["lemma_4_3_linf_bound", "lemma_4_3_path", "sharp_path", "envelope_ratio", "plot_linf",
+           "plot_linf_axes", "plot_family_axes", "plot_adamw_pair_axes", "protocol_table",
+           "run_prediction", "runs_table", "seeds_table"]  # Run, load_runs: see results
 
 
 def lemma_4_3_linf_bound(lr: float, weight_decay: float, beta1: float, beta2: float, t: int,
@@ -65,14 +79,40 @@ def run_prediction(run: Run) -> float:
                                 run.summary["initial_linf"])
 
 
+def lemma_4_3_path(run: Run) -> np.ndarray:
+    """Bound (5) of Lemma 4.3 on ‖x_t‖∞ at every logged step of an AdamW run without bias
+    correction and with β1 ≤ β2, using the run's final ln(V/v_min) (see the module docstring)."""
+    c, m = run.config, run.metrics
+    if c["optimizer"] != "adamw" or c["bias_correction"] or c["beta1"] > c["beta2"]:
+        raise ValueError(f"{run.label}: Lemma 4.3 needs AdamW without bias correction and "
+                         f"beta1 <= beta2")
+    return bounds.iterate_bound_from_log_range(m["step"], run.summary["log_v_ratio"], betas_of(run),
+                                               c["lr"], c["weight_decay"], x0_norm=m["linf"][0])
+
+
+def sharp_path(run: Run) -> np.ndarray:
+    """The sharp bound q^t‖x_0‖∞ + (1 - q^t) U/λ of prop-sharp-radius at every logged step of an
+    AdamW run with β1² < β2 and ε = 0, bias-corrected or not (see the module docstring)."""
+    c, m = run.config, run.metrics
+    betas = betas_of(run)
+    if c["optimizer"] != "adamw" or c["eps"] != 0 or c["weight_decay"] <= 0:
+        raise ValueError(f"{run.label}: the sharp radius needs AdamW with eps = 0 and decay > 0")
+    size = (bounds.bias_corrected_update_size(betas, steps=int(m["step"][-1]))
+            if c["bias_correction"] else bounds.max_update_size(betas))
+    if not math.isfinite(size):
+        raise ValueError(f"{run.label}: no sharp radius for beta1^2 >= beta2")
+    qt = (1.0 - c["lr"] * c["weight_decay"]) ** m["step"]
+    return qt * m["linf"][0] + (1.0 - qt) * size / c["weight_decay"]
+
+
 def envelope_ratio(run: Run) -> float:
     r"""Largest ratio over :math:`t\ge1` of :math:`\|x_t\|_\infty` to Lemma 4.3's every-step bound
     for :math:`\beta_1=\beta_2`, :math:`q^t\|x_0\|_\infty+(1-q^t)/\lambda` (at most 1 if the lemma
-    holds; t = 0 is equality)."""
+    holds; t = 0 is equality).  With bias correction the update is still at most 1 in size
+    (remark ``rem-bias-correction``), so the same bound holds."""
     c, m = run.config, run.metrics
-    if c["optimizer"] != "adamw" or c["beta1"] != c["beta2"] or c["bias_correction"]:
-        raise ValueError(f"{run.label}: the every-step bound needs AdamW with beta1 = beta2 "
-                         f"and no bias correction")
+    if c["optimizer"] != "adamw" or c["beta1"] != c["beta2"]:
+        raise ValueError(f"{run.label}: the every-step bound needs AdamW with beta1 = beta2")
     bound = bounds.iterate_bound_from_log_range(m["step"], 0.0, betas_of(run), c["lr"],
                                                 c["weight_decay"], x0_norm=m["linf"][0])
     return float(np.max(m["linf"][1:] / bound[1:]))
@@ -217,6 +257,27 @@ def seeds_table(runs, seeds=(0, 1)) -> str:
         norms = " | ".join("—" if r is None else f"{lam * r.summary['final_linf']:.3f}" for r in picked)
         losses = " | ".join("—" if r is None else f"{r.summary['final_loss']:.3f}" for r in picked)
         rows.append(f"| ({b[0]:g}, {b[1]:g}) | {lam:g} | {norms} | {losses} |")
+    return head + "\n".join(rows)
+
+
+def protocol_table(plain, corrected, seeds=(0, 1)) -> str:
+    """Markdown table: per AdamW setting, λ‖x_T‖∞, λ·max over the second half and the final loss
+    of Algorithm 1 (``plain``) next to PyTorch's bias-corrected AdamW (``corrected``), one
+    value per seed, ``—`` where a run is missing."""
+    def cells(group, b, lam, key, scale):
+        picked = [pick(group, "adamw", b, lam, seed=s) for s in seeds]
+        return ", ".join("—" if r is None else f"{scale * r.summary[key]:.3f}" for r in picked)
+
+    head = ("| β | λ | λ‖x_T‖∞, Alg. 1 | λ‖x_T‖∞, PyTorch | λ·max ‖x_t‖∞ (2nd half), Alg. 1 | "
+            "λ·max ‖x_t‖∞ (2nd half), PyTorch | loss, Alg. 1 | loss, PyTorch |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for lam in WEIGHT_DECAYS:
+        for b in BETAS:
+            row = [f"({b[0]:g}, {b[1]:g})", f"{lam:g}"]
+            for key, scale in (("final_linf", lam), ("max_linf_second_half", lam), ("final_loss", 1)):
+                row += [cells(plain, b, lam, key, scale), cells(corrected, b, lam, key, scale)]
+            rows.append("| " + " | ".join(row) + " |")
     return head + "\n".join(rows)
 
 
