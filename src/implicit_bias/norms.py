@@ -43,16 +43,46 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from . import validation
 
-__all__ = ["LpNorm", "MatrixNorm", "get_norm", "NORM_NAMES", "MATRIX_NORM_NAMES",
+__all__ = ["Norm", "LpNorm", "MatrixNorm", "get_norm", "NORM_NAMES", "MATRIX_NORM_NAMES",
            "polar_factor"]
 
 #: Aliases accepted by :func:`get_norm`, mapped to the exponent ``p``.
 NORM_NAMES = {"l1": 1.0, "l2": 2.0, "linf": math.inf, "inf": math.inf}
+
+
+@runtime_checkable
+class Norm(Protocol):
+    r"""What every norm of this package provides (:class:`LpNorm`, :class:`MatrixNorm`).
+
+    Code that needs a norm asks for this protocol, not for a class or an attribute such as ``p``.
+    ``value`` is :math:`\|x\|`, ``dual`` is :math:`\|g\|_*`, ``steepest_direction`` is the
+    :math:`\Delta` of Lemma 2.2 with :math:`\langle g,\Delta\rangle=\|g\|_*` and
+    :math:`\|\Delta\|\le1`, and ``lmo(g, r)`` is :math:`\arg\min_{\|s\|\le r}\langle g,s\rangle
+    =-r\Delta`.
+
+    >>> isinstance(get_norm("linf"), Norm), isinstance(get_norm("spectral"), Norm)
+    (True, True)
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dual_norm(self) -> "Norm": ...
+
+    def value(self, x: np.ndarray) -> float: ...
+
+    def dual(self, g: np.ndarray) -> float: ...
+
+    def steepest_direction(self, g: np.ndarray) -> np.ndarray: ...
+
+    def lmo(self, g: np.ndarray, radius: float) -> np.ndarray: ...
 
 
 def _dual_exponent(p: float) -> float:
@@ -323,14 +353,14 @@ class MatrixNorm:
         return f"MatrixNorm({self.kind!r})"
 
 
-def get_norm(name: "str | float | int | LpNorm | MatrixNorm") -> "LpNorm | MatrixNorm":
+def get_norm(name: "str | float | int | Norm") -> Norm:
     r"""Return the norm called ``name``.
 
     Args:
         name: ``"l1"``, ``"l2"``, ``"linf"`` (alias ``"inf"``), a string ``"l<p>"`` such as
             ``"l3"`` or ``"l1.5"``, a real number ``p >= 1`` (``math.inf`` included), a matrix
             norm ``"spectral"``, ``"nuclear"`` or ``"frobenius"`` (a :class:`MatrixNorm`, for
-            2-D arrays), or an :class:`LpNorm`/:class:`MatrixNorm`, which is returned unchanged.
+            2-D arrays), or any :class:`Norm` (e.g. an :class:`LpNorm`), which is returned unchanged.
 
     Raises:
         ValueError: for an empty or unknown name, or ``p < 1`` (not a norm).
@@ -340,7 +370,7 @@ def get_norm(name: "str | float | int | LpNorm | MatrixNorm") -> "LpNorm | Matri
     >>> get_norm(1.5).q
     3.0
     """
-    if isinstance(name, (LpNorm, MatrixNorm)):
+    if isinstance(name, Norm):
         return name
     if isinstance(name, bool):
         raise ValueError(f"unknown norm {name!r}")

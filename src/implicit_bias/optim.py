@@ -56,7 +56,7 @@ from torch.optim import Optimizer
 
 from . import validation
 from .history import History, learning_rates
-from .norms import get_norm
+from .norms import LpNorm, get_norm
 
 __all__ = ["AdamW", "AdamL2", "Adam", "Lion", "NormalizedSteepestDescent", "polar_factor",
            "run_torch_optimizer"]
@@ -371,7 +371,7 @@ class NormalizedSteepestDescent(Optimizer):
         validation.decay_factor(lr, weight_decay)
         validation.unit_interval("momentum", momentum)
         self.norm = get_norm(norm)
-        if self.norm.name not in ("spectral",) and not hasattr(self.norm, "p"):
+        if not (isinstance(self.norm, LpNorm) or self.norm.name == "spectral"):
             raise ValueError(f"NormalizedSteepestDescent supports l_p norms and 'spectral', "
                              f"got norm={norm!r}")
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum))
