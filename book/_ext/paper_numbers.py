@@ -60,32 +60,47 @@ def _depart_unenumerable_node(self, node):
     self.body.append("</div>")
 
 
-_original_resolve = proof_domain.ProofDomain.resolve_xref
+class PaperNumberedProofDomain(proof_domain.ProofDomain):
+    """sphinx-proof's ``prf`` domain whose references show the paper's number or the block's name.
 
+    Registered with ``app.add_domain(..., override=True)``: a subclass, not a patch, so
+    sphinx-proof's own class is unchanged for any other project in the process.
+    """
 
-def _resolve_xref(self, env, fromdocname, builder, typ, target, node, contnode):
-    ref = _original_resolve(self, env, fromdocname, builder, typ, target, node, contnode)
-    entry = env.proof_list.get(target) if hasattr(env, "proof_list") else None
-    if ref is None or entry is None or not entry.get("nonumber"):
+    directives = {}  # filled below: every sphinx-proof directive, made unnumbered
+
+    def resolve_xref(self, env, fromdocname, builder, typ, target, node, contnode):
+        ref = super().resolve_xref(env, fromdocname, builder, typ, target, node, contnode)
+        entry = env.proof_list.get(target) if hasattr(env, "proof_list") else None
+        if ref is None or entry is None or not entry.get("nonumber"):
+            return ref
+        text = ref.astext().strip()
+        if text != proof_domain.translate(entry["realtype"].title()):
+            return ref  # an explicit link text was given: keep it
+        number, title = _paper_number(entry.get("title", "") or "")
+        if number:
+            ref.children = [nodes.Text(f"{text} {number}")]
+        elif title:
+            ref.children = [nodes.Text(f"{text} ({title})")]
         return ref
-    text = ref.astext().strip()
-    if text != proof_domain.translate(entry["realtype"].title()):
-        return ref  # an explicit link text was given: keep it
-    number, title = _paper_number(entry.get("title", "") or "")
-    if number:
-        ref.children = [nodes.Text(f"{text} {number}")]
-    elif title:
-        ref.children = [nodes.Text(f"{text} ({title})")]
-    return ref
 
 
-_original_run = proof_directive.ElementDirective.run
+def _unnumbered(directive_class):
+    """A subclass of a sphinx-proof directive for which ``:nonumber:`` is always set: paper numbers
+    come from the title, the book's own blocks are named."""
+
+    class Unnumbered(directive_class):
+        def run(self):
+            self.options.setdefault("nonumber", None)
+            return super().run()
+
+    Unnumbered.__name__ = f"Unnumbered{directive_class.__name__}"
+    return Unnumbered
 
 
-def _run_unnumbered(self):
-    """Every block is unnumbered: paper numbers come from the title, book blocks are named."""
-    self.options.setdefault("nonumber", None)
-    return _original_run(self)
+PaperNumberedProofDomain.directives = {
+    name: (_unnumbered(cls) if issubclass(cls, proof_directive.ElementDirective) else cls)
+    for name, cls in proof_domain.ProofDomain.directives.items()}
 
 
 def _paper_equation_numbers(app, env):
@@ -117,8 +132,7 @@ def setup(app):
     app.add_node(proof_nodes.unenumerable_node, override=True,
                  html=(proof_nodes.visit_unenumerable_node, _depart_unenumerable_node),
                  latex=(proof_nodes.visit_unenumerable_node, proof_nodes.depart_unenumerable_node))
-    proof_domain.ProofDomain.resolve_xref = _resolve_xref
-    proof_directive.ElementDirective.run = _run_unnumbered
+    app.add_domain(PaperNumberedProofDomain, override=True)
     # After Sphinx assigns figure/equation numbers (its own env-get-updated handler, priority 500).
     app.connect("env-get-updated", _paper_equation_numbers, priority=900)
     app.connect("doctree-read", _record_titles)
