@@ -24,8 +24,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["real", "finite", "nonneg_finite", "positive_finite", "unit_interval", "betas", "decay_factor",
-           "positive_int", "nonneg_int", "finite_array", "vector", "same_shape",
+__all__ = ["real", "finite", "nonneg_finite", "positive_finite", "unit_interval", "betas",
+           "decay_factor", "decay_flips_sign", "positive_int", "nonneg_int", "finite_array", "vector", "same_shape",
            "point_and_gradient"]
 
 
@@ -85,6 +85,16 @@ def betas(pair, *, ordered: bool = False) -> tuple[float, float]:
     return beta1, beta2
 
 
+def decay_flips_sign(lr: float, weight_decay: float) -> bool:
+    r""":math:`\lambda\eta>1`: the one home of the rule that :func:`decay_factor` enforces and the
+    monitor (which must not raise inside a training loop) reports.
+
+    >>> decay_flips_sign(0.5, 2.0), decay_flips_sign(0.6, 2.0)
+    (False, True)
+    """
+    return lr * weight_decay > 1.0
+
+
 def decay_factor(lr, weight_decay) -> float:
     r"""The decoupled weight-decay factor :math:`1-\lambda\eta` of Eq. (1) and Algorithm 1, after
     checking :math:`\eta\ge0`, :math:`\lambda\ge0` and :math:`\lambda\eta\le1`.
@@ -95,7 +105,7 @@ def decay_factor(lr, weight_decay) -> float:
     """
     lr, weight_decay = nonneg_finite("lr", lr), nonneg_finite("weight_decay", weight_decay)
     product = lr * weight_decay
-    if product > 1.0:
+    if decay_flips_sign(lr, weight_decay):
         raise ValueError(
             f"lr * weight_decay must be <= 1 (got lr={lr!r}, weight_decay={weight_decay!r}, "
             f"product {product!r}): the decay factor 1 - lr * weight_decay would be negative, so "

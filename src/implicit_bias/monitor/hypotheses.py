@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import torch
 
+from .. import validation
 from .rules import GroupSettings, adam_update_bound, decay_is_representable
 
 __all__ = ["ConstraintWarning", "settings_messages", "eps_message", "warn"]
@@ -38,7 +39,7 @@ def settings_messages(s: GroupSettings, dtypes=()) -> list:
     elif lam == 0:
         out.append(("weight-decay-0", f"{s.label}: weight decay 0, so there is no implicit "
                                       f"constraint (radius 1/λ is infinite)"))
-    if lam * eta > 1:
+    if validation.decay_flips_sign(eta, lam):
         out.append(("lr-wd", f"{s.label}: λη = {lam * eta:g} > 1, the decay factor 1 - λη is "
                              f"negative and Lemma 3.1 does not apply"))
     for dtype in dict.fromkeys(dtypes):

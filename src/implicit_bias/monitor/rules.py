@@ -126,7 +126,7 @@ def common_radius(s: GroupSettings, dtype: torch.dtype | None = None) -> Radius 
         return Radius(math.inf, note="negative weight decay grows the weights: no constraint")
     if lam == 0:
         return Radius(math.inf, note="weight decay 0: no constraint")
-    if lam * eta > 1:
+    if validation.decay_flips_sign(eta, lam):
         return Radius(math.inf, note=f"λη = {lam * eta:.3g} > 1: 1 − λη < 0, Lemma 3.1 does not apply")
     if dtype is not None and eta > 0 and not decay_is_representable(eta, lam, dtype):
         name = str(dtype).removeprefix("torch.")
