@@ -36,7 +36,7 @@ LOGISTIC = problems.LogisticRegression(np.eye(3), np.array([1.0, -1.0, 1.0]))
 ROSEN = nonconvex.Rosenbrock(dim=3)
 NET = nonconvex.TwoLayerNet.make(n_samples=4, n_inputs=2, n_hidden=1)  # dim 3
 SEQ = bounds.adam_ratio_sequence(np.ones((3, 3)), (0.5, 0.9))
-PLATEAU = counterexample.build_counterexample(0.9, 0.5, 1.0, 1e-2, 0.95, 10).loss
+PLATEAU = counterexample.build_counterexample((0.9, 0.5), 1e-2, 1.0, 0.95, 10).loss
 BETAS = dict(betas=(0.9, 0.99), eps=0.0, weight_decay=0.1)
 
 
@@ -162,7 +162,7 @@ def test_mismatched_shapes_are_rejected(case, shape, seed):
     (lambda: bounds.kappa((math.nan, 0.9)), "beta1"),
     (lambda: bounds.eps_averaged_bound(10, (0.9, 0.99), math.nan, 1e-8), "grad_bound"),
     (lambda: bounds.naive_bound(1.0, math.inf), "eps"),
-    (lambda: counterexample.build_counterexample(0.9, 0.5, 1.0, 1e-2, math.nan, 10), "ratio"),
+    (lambda: counterexample.build_counterexample((0.9, 0.5), 1e-2, 1.0, math.nan, 10), "ratio"),
     (lambda: optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=math.nan), "lr"),
     (lambda: kkt.kkt_residual(X, X, 1.0, "l2", grad_scale=math.inf), "grad_scale"),
     (lambda: bounds.memory_term((0.9, math.nan)), "beta2"),
@@ -172,7 +172,7 @@ def test_mismatched_shapes_are_rejected(case, shape, seed):
      "condition"),
     (lambda: problems.LogisticRegression(np.eye(2), np.array([1.0, math.nan])), "labels"),
     (lambda: problems.SeparableQuadratic(np.ones(2), np.array([1.0, math.inf])), "curvatures"),
-    (lambda: counterexample.ratio_threshold(math.nan, 0.5), "beta1"),
+    (lambda: counterexample.ratio_threshold((math.nan, 0.5)), "beta1"),
     (lambda: reference.constrained_minimum(QUAD, math.nan, "linf"), "radius"),
     (lambda: nonconvex.Rosenbrock(dim=3, b=math.inf), "b"),
     (lambda: nonconvex.Rosenbrock(dim=0), "dim"),

@@ -19,7 +19,7 @@ CASES = [(0.99, 0.9, 1.0, 1e-3, 0.995), (0.9, 0.5, 1.0, 1e-2, 0.95), (0.95, 0.9,
 def test_update_exceeds_one_above_threshold(beta2, frac1, frac_r):
     """For beta1 > beta2, D(r) > 1 on (max(beta1, sqrt(beta2), q_r), 1)."""
     beta1 = beta2 + (1 - beta2) * frac1
-    lo = max(beta1, math.sqrt(beta2), ratio_threshold(beta1, beta2))
+    lo = max(beta1, math.sqrt(beta2), ratio_threshold((beta1, beta2)))
     r = lo + (1 - lo) * frac_r
     if not r < 1.0 or r == lo:
         return
@@ -41,7 +41,7 @@ def test_update_at_most_one_when_beta1_le_beta2(beta1, frac2, frac_r):
 @pytest.mark.parametrize("beta1, beta2, lam, eta, r", CASES)
 def test_construction_b(beta1, beta2, lam, eta, r):
     steps = int(math.ceil(20 / (lam * eta)))
-    ex = build_counterexample(beta1, beta2, lam, eta, r, steps)
+    ex = build_counterexample((beta1, beta2), eta, lam, r, steps)
     # Delta_t = -D(r) (1 - (beta1/r)^t) / sqrt(1 - (beta2/r^2)^t): two geometric sums, from m0 = v0 = 0
     t = np.arange(1, steps + 1)
     closed = (-stationary_update_size(r, (beta1, beta2)) * (1.0 - (beta1 / r) ** t)
@@ -60,7 +60,7 @@ def test_construction_b(beta1, beta2, lam, eta, r):
 
 
 def test_reproduction_is_robust_to_a_perturbed_start():
-    ex = build_counterexample(0.9, 0.5, 1.0, 1e-2, 0.95, 2000)
+    ex = build_counterexample((0.9, 0.5), 1e-2, 1.0, 0.95, 2000)
     x0 = 0.2 * ex.half_widths[0]
     run = run_adamw(ex.loss.grad, np.array([x0]), np.full(2000, 1e-2), betas=(0.9, 0.5), eps=0.0,
                     weight_decay=1.0)
@@ -68,7 +68,7 @@ def test_reproduction_is_robust_to_a_perturbed_start():
 
 
 def test_loss_is_antiderivative_of_grad():
-    ex = build_counterexample(0.9, 0.5, 1.0, 1e-2, 0.95, 500)
+    ex = build_counterexample((0.9, 0.5), 1e-2, 1.0, 0.95, 500)
     z = np.linspace(-0.5, 2.5, 41)
     numeric = (ex.loss.loss(z + 1e-7) - ex.loss.loss(z - 1e-7)) / 2e-7
     assert np.max(np.abs(numeric - ex.loss.grad(z))) < 1e-6
@@ -76,20 +76,20 @@ def test_loss_is_antiderivative_of_grad():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(beta1=0.5, beta2=0.9), "beta"),           # beta1 <= beta2: no counter-example
-    (dict(beta1=0.9, beta2=0.85), "beta2 <= beta1"),  # outside the proved regime
+    (dict(betas=(0.5, 0.9)), "beta"),           # beta1 <= beta2: no counter-example
+    (dict(betas=(0.9, 0.85)), "beta2 <= beta1"),  # outside the proved regime
     (dict(ratio=0.5), "ratio"),
     (dict(weight_decay=0.0), "weight_decay"),
-    (dict(beta1=1.0), "beta1"),
+    (dict(betas=(1.0, 0.5)), "beta1"),
 ])
 def test_invalid_arguments(kwargs, match):
-    args = dict(beta1=0.9, beta2=0.5, weight_decay=1.0, lr=1e-2, ratio=0.95, steps=10) | kwargs
+    args = dict(betas=(0.9, 0.5), lr=1e-2, weight_decay=1.0, ratio=0.95, steps=10) | kwargs
     with pytest.raises(ValueError, match=match):
         build_counterexample(**args)
 
 
 def test_matched_moments_follow_the_closed_form_then_leave_it():
-    con = counterexample.matched_moment_construction(0.9, 0.5, 1.0, 1e-2)
+    con = counterexample.matched_moment_construction((0.9, 0.5), 1e-2, 1.0)
     assert con.update_size > 1 and abs(con.m0) / np.sqrt(con.v0) == pytest.approx(con.update_size)
     run = run_adamw(lambda x: x - con.center, np.zeros(1), np.full(3000, 1e-2), betas=(0.9, 0.5),
                     eps=0.0, weight_decay=1.0, m0=con.m0, v0=con.v0)
@@ -100,16 +100,16 @@ def test_matched_moments_follow_the_closed_form_then_leave_it():
 
 def test_matched_moments_validate():
     with pytest.raises(ValueError):
-        counterexample.matched_moment_construction(0.9, 0.5, 1.0, 0.5)  # q below the threshold
+        counterexample.matched_moment_construction((0.9, 0.5), 0.5, 1.0)  # q below the threshold
     with pytest.raises(ValueError):
-        counterexample.matched_moment_construction(0.5, 0.9, 1.0, 1e-2)  # beta1 < beta2
+        counterexample.matched_moment_construction((0.5, 0.9), 1e-2, 1.0)  # beta1 < beta2
 
 
 def test_construction_b_beyond_its_proof():
     beta1, beta2 = 0.9, 0.855                      # beta1^2 < beta2 < beta1
     with pytest.raises(ValueError):
-        counterexample.build_counterexample(beta1, beta2, 1.0, 1e-2, 0.98, 2000)
-    ex = counterexample.build_counterexample(beta1, beta2, 1.0, 1e-2, 0.98, 2000, proved_regime=False)
+        counterexample.build_counterexample((beta1, beta2), 1e-2, 1.0, 0.98, 2000)
+    ex = counterexample.build_counterexample((beta1, beta2), 1e-2, 1.0, 0.98, 2000, proved_regime=False)
     run = run_adamw(ex.loss.grad, np.zeros(1), np.full(2000, 1e-2), betas=(beta1, beta2), eps=0.0,
                     weight_decay=1.0)
     assert np.array_equal(run.xs[:, 0], ex.xs) and ex.limit > 1.0

@@ -33,7 +33,7 @@ The plateaus make the reproduction robust to rounding.
 >>> from implicit_bias.bounds import stationary_update_size
 >>> round(float(stationary_update_size(0.995, (0.99, 0.9))), 6)
 1.89763
->>> ex = build_counterexample(beta1=0.99, beta2=0.9, weight_decay=1.0, lr=1e-3, ratio=0.995, steps=200)
+>>> ex = build_counterexample((0.99, 0.9), lr=1e-3, weight_decay=1.0, ratio=0.995, steps=200)
 >>> bool(np.all(np.diff(ex.xs) > 0)), round(ex.limit, 6)
 (True, 1.89763)
 """
@@ -41,7 +41,6 @@ The plateaus make the reproduction robust to rounding.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,26 +54,14 @@ __all__ = ["ratio_threshold", "PlateauLoss", "Counterexample", "build_counterexa
            "MatchedMoments", "matched_moment_construction"]
 
 
-def _check_betas(beta1: float, beta2: float) -> tuple[float, float]:
-    return validation.betas((beta1, beta2))
-
-
-def stationary_ratio(ratio: float, beta1: float, beta2: float) -> float:
-    """Deprecated: ``float(bounds.stationary_update_size(ratio, (beta1, beta2)))``."""
-    warnings.warn("counterexample.stationary_ratio is deprecated; use "
-                  "bounds.stationary_update_size(ratio, (beta1, beta2))", DeprecationWarning,
-                  stacklevel=2)
-    return float(stationary_update_size(ratio, (beta1, beta2)))
-
-
-def ratio_threshold(beta1: float, beta2: float) -> float:
+def ratio_threshold(betas) -> float:
     r"""The root :math:`q_r<1` of :math:`(1-\beta_1)^2(r^2-\beta_2)-(1-\beta_2)(r-\beta_1)^2` (the other
     root is 1); for :math:`\beta_1 > \beta_2`, :math:`D(r) > 1` on :math:`(\max\{\beta_1,\sqrt{\beta_2},q_r\}, 1)`.
 
-    >>> ratio_threshold(0.99, 0.9) < 0.995
+    >>> ratio_threshold((0.99, 0.9)) < 0.995
     True
     """
-    beta1, beta2 = _check_betas(beta1, beta2)
+    beta1, beta2 = validation.betas(betas)
     if not beta1 > beta2:
         raise ValueError(f"the counter-example needs beta1 > beta2, got beta1={beta1!r}, beta2={beta2!r}")
     return ((1 - beta1) ** 2 * beta2 + (1 - beta2) * beta1**2) / ((1 - beta2) - (1 - beta1) ** 2)
@@ -140,15 +127,14 @@ class Counterexample:
     ratio: float
 
 
-def build_counterexample(beta1: float, beta2: float, weight_decay: float, lr: float, ratio: float,
-                         steps: int, grad_scale: float = 1.0, *,
-                         proved_regime: bool = True) -> Counterexample:
+def build_counterexample(betas, lr: float, weight_decay: float, ratio: float, steps: int,
+                         grad_scale: float = 1.0, *, proved_regime: bool = True) -> Counterexample:
     r"""Construction (B): prescribed gradients :math:`g_t=-Gr^{t-1}`, zero moments, constant
     :math:`\eta`, :math:`x_0=0`, and the plateau loss that reproduces the run.
 
     Args:
-        beta1, beta2: with :math:`\beta_2 \le \beta_1^2 < \beta_1` (proved case).
-        weight_decay, lr: :math:`\lambda > 0`, :math:`\eta > 0` with :math:`\lambda\eta \le 1`.
+        betas: :math:`(\beta_1,\beta_2)` with :math:`\beta_2 \le \beta_1^2 < \beta_1` (proved case).
+        lr, weight_decay: :math:`\eta > 0`, :math:`\lambda > 0` with :math:`\lambda\eta \le 1`.
         ratio: :math:`r \in (\max\{\beta_1, q_r\}, 1)`, so that :math:`D(r) > 1`.
         steps: number :math:`T` of prescribed steps (plateaus); beyond them
             :math:`L' = 0` on :math:`[x_\infty,\infty)` and linear in between.
@@ -161,7 +147,7 @@ def build_counterexample(beta1: float, beta2: float, weight_decay: float, lr: fl
         ValueError: if the parameters leave the proved regime, or (any regime) if the prescribed
             iterates are not strictly increasing below :math:`D(r)/\lambda` in float64.
     """
-    beta1, beta2 = _check_betas(beta1, beta2)
+    beta1, beta2 = validation.betas(betas)
     if proved_regime and not beta2 <= beta1**2:
         raise ValueError(f"construction (B) needs beta2 <= beta1**2, got beta1={beta1!r}, beta2={beta2!r}")
     validation.positive_finite("weight_decay", weight_decay)
@@ -170,7 +156,7 @@ def build_counterexample(beta1: float, beta2: float, weight_decay: float, lr: fl
     steps = validation.positive_int("steps", steps)
     grad_scale = validation.positive_finite("grad_scale", grad_scale)
     ratio = validation.real("ratio", ratio)
-    low = max(beta1, math.sqrt(beta2), ratio_threshold(beta1, beta2))  # sqrt(beta2) <= beta1 if proved
+    low = max(beta1, math.sqrt(beta2), ratio_threshold((beta1, beta2)))  # sqrt(beta2) <= beta1 if proved
     if not (low < ratio < 1.0):
         raise ValueError(f"ratio must lie in (max(beta1, sqrt(beta2), q_r), 1) = ({low!r}, 1), "
                          f"got ratio={ratio!r}")
@@ -211,7 +197,7 @@ class MatchedMoments:
         return self.center + self.decay ** np.asarray(t, dtype=float) * (self.x0 - self.center)
 
 
-def matched_moment_construction(beta1: float, beta2: float, weight_decay: float, lr: float,
+def matched_moment_construction(betas, lr: float, weight_decay: float,
                                 x0: float = 0.0) -> MatchedMoments:
     r"""Construction (A) (math notes §7; the paper's B.3 chooses the initial moments): with
     :math:`q=1-\lambda\eta\in(\max\{\beta_1,\sqrt{\beta_2},q_r\},1)`, :math:`\bar x=D(q)/\lambda`,
@@ -221,15 +207,15 @@ def matched_moment_construction(beta1: float, beta2: float, weight_decay: float,
     :math:`x_t=\bar x+q^t(x_0-\bar x)\to D(q)/\lambda>1/\lambda` in exact arithmetic.  Note
     :math:`|m_0|/\sqrt{v_0}=D(q)>1`, outside Lemma 4.2's :math:`|m_0|\le\sqrt{v_0}`.
 
-    >>> a = matched_moment_construction(0.99, 0.9, 1.0, 1e-3)
+    >>> a = matched_moment_construction((0.99, 0.9), 1e-3, 1.0)
     >>> round(a.update_size, 4), round(abs(a.m0) / math.sqrt(a.v0), 4)
     (1.0999, 1.0999)
     """
-    beta1, beta2 = _check_betas(beta1, beta2)
+    beta1, beta2 = validation.betas(betas)
     validation.positive_finite("weight_decay", weight_decay)
     q = validation.decay_factor(validation.positive_finite("lr", lr), weight_decay)
     x0 = validation.real("x0", x0)
-    low = max(beta1, math.sqrt(beta2), ratio_threshold(beta1, beta2))
+    low = max(beta1, math.sqrt(beta2), ratio_threshold((beta1, beta2)))
     if not low < q < 1.0:
         raise ValueError(f"1 - lr * weight_decay must lie in ({low!r}, 1), got {q!r}")
     size = float(stationary_update_size(q, (beta1, beta2)))
