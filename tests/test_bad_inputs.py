@@ -86,8 +86,8 @@ NON_FINITE_CASES = [
     ("grads", X, lambda a: bounds.replay_gradients(a)),
     ("v", np.ones(3), lambda a: bounds.folded_moment(a, 1e-8)),
     ("v_tilde", np.ones(3), lambda a: bounds.iterate_bound(a, (0.9, 0.99), 0.1, 1.0)),
-    ("t", LRS, lambda a: bounds.iterate_bound_from_log_range(a, 1.0, (0.9, 0.99), 0.1, 1.0)),
-    ("log_range", LRS, lambda a: bounds.iterate_bound_from_log_range(3, a, (0.9, 0.99), 0.1, 1.0)),
+    ("t", LRS, lambda a: bounds.iterate_bound_from_log_range((0.9, 0.99), 0.1, 1.0, a, 1.0)),
+    ("log_range", LRS, lambda a: bounds.iterate_bound_from_log_range((0.9, 0.99), 0.1, 1.0, 3, a)),
     ("log_range", LRS, lambda a: bounds.asymptotic_iterate_bound((0.9, 0.99), 1e-3, 1.0, a)),
     ("hessian", np.eye(3), lambda a: problems.ConvexQuadratic(a, np.zeros(3))),
     ("center", X, lambda a: problems.ConvexQuadratic(np.eye(3), a)),
@@ -194,8 +194,8 @@ def test_non_finite_scalars_are_rejected(call, name):
     (lambda: steepest.nsd_wd_step(np.array([math.nan, 0.0]), np.ones(2), 0.1, 1.0, "linf"), "x"),
     (lambda: _torch_nsd_step(np.array([math.nan, 1.0, 1.0])), "g"),
     (lambda: bounds.iterate_bound(np.array([[1.0], [math.nan]]), (0.9, 0.99), 0.1, 1.0), "v_tilde"),
-    (lambda: bounds.iterate_bound_from_log_range(-5, 1.0, (0.9, 0.99), 0.1, 1.0), "t"),
-    (lambda: bounds.iterate_bound_from_log_range(5, -1.0, (0.9, 0.99), 0.1, 1.0), "log_range"),
+    (lambda: bounds.iterate_bound_from_log_range((0.9, 0.99), 0.1, 1.0, -5, 1.0), "t"),
+    (lambda: bounds.iterate_bound_from_log_range((0.9, 0.99), 0.1, 1.0, 5, -1.0), "log_range"),
 ])
 def test_the_silent_failures_of_issue_9_now_raise(call, name):
     with pytest.raises(ValueError, match=names(name)):

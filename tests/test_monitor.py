@@ -159,8 +159,8 @@ def test_lemma_4_3_radius_forms():
     # finite t: q^t ||x0|| + bound (5)
     t, q = 400, 1 - 1e-2
     assert monitor.lemma_4_3_radius((0.9, 0.999), 1e-2, 1.0, 30.0, steps=t, x0_norm=1.0) == \
-        pytest.approx(q ** t + float(bounds.iterate_bound_from_log_range(t, 30.0, (0.9, 0.999),
-                                                                         1e-2, 1.0)))
+        pytest.approx(q ** t + float(bounds.iterate_bound_from_log_range((0.9, 0.999), 1e-2, 1.0,
+                                                                         t, 30.0)))
 
 
 def test_torch_adamw_defaults():

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from implicit_bias import bounds
-from implicit_bias.ptb.analysis import lemma_4_3_linf_bound
 from implicit_bias.ptb.configs import get_config, sweep_configs
 from implicit_bias.ptb.model import training_flops
 
@@ -18,13 +17,13 @@ def test_bound_matches_the_package_lemma_4_3(betas, lr, wd):
     v_tilde = np.exp(rng.normal(size=(300, 1)) * 2.0)  # one coordinate, v~ > 0 from the start
     package = bounds.iterate_bound(v_tilde, betas, lr, wd)[-1, 0]
     log_ratio = float(np.log(v_tilde.max() / v_tilde.min()))
-    ours = lemma_4_3_linf_bound(lr, wd, *betas, 300, log_ratio, x0_linf=0.0)
+    ours = float(bounds.iterate_bound_from_log_range(betas, lr, wd, 300, log_ratio))
     assert math.isclose(ours, package, rel_tol=1e-9)
 
 
 def test_equal_betas_bound_is_the_decay_envelope():
     q = 1 - 2.0 * 1e-2
-    assert math.isclose(lemma_4_3_linf_bound(1e-2, 2.0, 0.9, 0.9, 50, 7.0, 1.0),
+    assert math.isclose(float(bounds.iterate_bound_from_log_range((0.9, 0.9), 1e-2, 2.0, 50, 7.0, 1.0)),
                         q ** 50 + (1 - q ** 50) / 2.0, rel_tol=1e-12)
 
 
@@ -130,12 +129,12 @@ def test_sharp_path_is_the_sharp_radius_by_hand():
 
 
 def test_lemma_4_3_path_ends_at_the_runs_prediction():
-    from implicit_bias.ptb.analysis import lemma_4_3_linf_bound, lemma_4_3_path
+    from implicit_bias.ptb.analysis import lemma_4_3_path
 
     run = _trajectory_run()
     path = lemma_4_3_path(run)
-    assert path[-1] == pytest.approx(lemma_4_3_linf_bound(0.01, 2.0, 0.9, 0.95, 400, 12.0, 1.0),
-                                     rel=1e-12)
+    assert path[-1] == pytest.approx(
+        float(bounds.iterate_bound_from_log_range((0.9, 0.95), 0.01, 2.0, 400, 12.0, 1.0)), rel=1e-12)
     assert path[0] == 1.0 and np.all(np.isfinite(path))
     with pytest.raises(ValueError, match="without bias correction"):
         lemma_4_3_path(_trajectory_run(bias_correction=True))

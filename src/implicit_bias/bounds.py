@@ -630,11 +630,11 @@ def iterate_bound(v_tilde, betas, lr: float, weight_decay: float) -> np.ndarray:
     masked = np.where(started, v_tilde, np.nan)
     log_range = np.log(np.fmax.accumulate(masked, axis=0) / np.fmin.accumulate(masked, axis=0))
     log_range = np.where(started, log_range, 0.0)
-    return np.where(started, iterate_bound_from_log_range(t, log_range, betas, lr, weight_decay),
+    return np.where(started, iterate_bound_from_log_range(betas, lr, weight_decay, t, log_range),
                     0.0)
 
 
-def iterate_bound_from_log_range(t, log_range, betas, lr: float, weight_decay: float,
+def iterate_bound_from_log_range(betas, lr: float, weight_decay: float, t, log_range,
                                  x0_norm: float = 0.0) -> np.ndarray:
     r"""The right-hand side of bound (5) of Lemma 4.3 for given :math:`t` and
     :math:`\ln(V_t/v^{\min}_t)` (see :func:`iterate_bound`; arrays broadcast, :math:`t\ge0`),
@@ -644,7 +644,7 @@ def iterate_bound_from_log_range(t, log_range, betas, lr: float, weight_decay: f
     The bound increases with the log range, so the largest log range over coordinates bounds
     every coordinate.  For :math:`\beta_1=\beta_2` it is :math:`(1-q^t)/\lambda`.
 
-    >>> round(float(iterate_bound_from_log_range(400, 5.0, (0.99, 0.99), 1e-2, 1.0)), 6)
+    >>> round(float(iterate_bound_from_log_range((0.99, 0.99), 1e-2, 1.0, 400, 5.0)), 6)
     0.982049
     """
     beta1, _ = _check_betas(betas)

@@ -103,7 +103,7 @@ def lemma_4_3_radius(betas, lr: float, weight_decay: float, log_v_range: float,
     """
     log_v_range = validation.nonneg_finite("log_v_range", log_v_range)
     t = _T_LIMIT if steps is None else validation.nonneg_int("steps", steps)
-    return float(bounds.iterate_bound_from_log_range(t, log_v_range, betas, lr, weight_decay,
+    return float(bounds.iterate_bound_from_log_range(betas, lr, weight_decay, t, log_v_range,
                                                      x0_norm=0.0 if steps is None else x0_norm))
 
 

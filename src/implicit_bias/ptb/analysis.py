@@ -4,7 +4,7 @@ Results are read by :mod:`.results` (:class:`~.results.Run`, :func:`~.results.lo
 re-exported here); like it, this module needs neither torch nor a plotting backend (the
 command line chooses one).
 
-:func:`lemma_4_3_linf_bound` evaluates bound (5) of Lemma 4.3 (our derived form, chapter
+:func:`run_prediction` evaluates bound (5) of Lemma 4.3 (our derived form, chapter
 ``ch-adam-bounds``) for the whole parameter vector:
 
 .. math::
@@ -50,23 +50,9 @@ from .. import bounds
 from .configs import BETAS, WEIGHT_DECAYS
 from .results import Run, load_runs
 
-__all__ = ["lemma_4_3_linf_bound", "lemma_4_3_path", "sharp_path", "envelope_ratio", "plot_linf",
+__all__ = ["lemma_4_3_path", "sharp_path", "envelope_ratio", "plot_linf",
            "plot_linf_axes", "plot_family_axes", "plot_adamw_pair_axes", "protocol_table",
            "run_prediction", "runs_table", "seeds_table"]  # Run, load_runs: see results
-
-
-def lemma_4_3_linf_bound(lr: float, weight_decay: float, beta1: float, beta2: float, t: int,
-                         log_v_ratio: float, x0_linf: float) -> float:
-    r"""Bound (5) of Lemma 4.3 on :math:`\|x_t\|_\infty`: :math:`q^t\|x_0\|_\infty` plus
-    :func:`implicit_bias.bounds.iterate_bound_from_log_range` (see the module docstring).
-
-    >>> round(lemma_4_3_linf_bound(1e-2, 1.0, 0.99, 0.99, 400, 5.0, 1.0), 6)  # beta1 = beta2
-    1.0
-    >>> lemma_4_3_linf_bound(1e-2, 2.0, 0.9, 0.95, 400, 0.0, 0.0) < 0.5 * 1.01
-    True
-    """
-    return float(bounds.iterate_bound_from_log_range(t, log_v_ratio, (beta1, beta2), lr,
-                                                     weight_decay, x0_norm=x0_linf))
 
 
 def run_prediction(run: Run) -> float:
@@ -74,9 +60,9 @@ def run_prediction(run: Run) -> float:
     c = run.config
     if c["optimizer"] != "adamw" or c["bias_correction"] or c["beta1"] > c["beta2"]:
         return math.nan
-    return lemma_4_3_linf_bound(c["lr"], c["weight_decay"], c["beta1"], c["beta2"],
-                                run.summary["steps_done"], run.summary["log_v_ratio"],
-                                run.summary["initial_linf"])
+    return float(bounds.iterate_bound_from_log_range(
+        betas_of(run), c["lr"], c["weight_decay"], run.summary["steps_done"],
+        run.summary["log_v_ratio"], x0_norm=run.summary["initial_linf"]))
 
 
 def lemma_4_3_path(run: Run) -> np.ndarray:
@@ -86,8 +72,8 @@ def lemma_4_3_path(run: Run) -> np.ndarray:
     if c["optimizer"] != "adamw" or c["bias_correction"] or c["beta1"] > c["beta2"]:
         raise ValueError(f"{run.label}: Lemma 4.3 needs AdamW without bias correction and "
                          f"beta1 <= beta2")
-    return bounds.iterate_bound_from_log_range(m["step"], run.summary["log_v_ratio"], betas_of(run),
-                                               c["lr"], c["weight_decay"], x0_norm=m["linf"][0])
+    return bounds.iterate_bound_from_log_range(betas_of(run), c["lr"], c["weight_decay"], m["step"],
+                                               run.summary["log_v_ratio"], x0_norm=m["linf"][0])
 
 
 def sharp_path(run: Run) -> np.ndarray:
@@ -113,8 +99,8 @@ def envelope_ratio(run: Run) -> float:
     c, m = run.config, run.metrics
     if c["optimizer"] != "adamw" or c["beta1"] != c["beta2"]:
         raise ValueError(f"{run.label}: the every-step bound needs AdamW with beta1 = beta2")
-    bound = bounds.iterate_bound_from_log_range(m["step"], 0.0, betas_of(run), c["lr"],
-                                                c["weight_decay"], x0_norm=m["linf"][0])
+    bound = bounds.iterate_bound_from_log_range(betas_of(run), c["lr"], c["weight_decay"], m["step"],
+                                                0.0, x0_norm=m["linf"][0])
     return float(np.max(m["linf"][1:] / bound[1:]))
 
 
