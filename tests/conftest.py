@@ -4,6 +4,11 @@
 tests/site/ checks the *built* site (a real browser, the downloadable notebooks), so it is
 collected only when asked for: name it on the command line (``pytest tests/site``) or set
 ``IMPLICIT_BIAS_SITE_TESTS=1``; ``pytest src tests`` (run before the book is built) skips it.
+
+The PTB tests share two fixtures: ``ptb_dir`` (the data directory ``$PTB_DIR``, or a skip that
+says how to provide it; a module whose every test needs the data says
+``pytestmark = pytest.mark.usefixtures("ptb_dir")``) and ``tiny_config`` (a factory of the tiny
+TrainConfig that makes each run take about a second: ``tiny_config(steps=3, optimizer="lion")``).
 """
 
 from __future__ import annotations
@@ -41,3 +46,39 @@ def random_quadratic(seed: int = 0, dim: int = 5):
 def quadratic():
     """The factory :func:`random_quadratic`, as a fixture."""
     return random_quadratic
+
+
+PTB_SKIP_REASON = ("PTB data not available: "
+                   "set PTB_DIR to a directory with ptb.{train,valid,test}.txt")
+
+
+@pytest.fixture(scope="session")
+def ptb_dir() -> Path:
+    """The PTB directory ``$PTB_DIR``; the test is skipped (with how to fix it) when it is unset or
+    holds no ptb.train.txt.  Only ``$PTB_DIR`` counts: the tests never download the data."""
+    directory = os.environ.get("PTB_DIR")
+    if not (directory and (Path(directory) / "ptb.train.txt").is_file()):
+        pytest.skip(PTB_SKIP_REASON)
+    return Path(directory)
+
+
+#: the tiny PTB run: 11 chunks of 35 tokens, micro-batches of 4 chunks (so gradient accumulation
+#: is exercised), a 2-layer width-16 model, 6 steps, a checkpoint and an evaluation every 2
+TINY_SETTINGS = dict(name="tiny", train_tokens=400, valid_tokens=200, d_model=16, n_heads=2,
+                     d_ff=16, n_layers=2, lr=1e-2, beta1=0.9, beta2=0.95, weight_decay=1.0,
+                     steps=6, micro_batch=4, loss_chunk_rows=50, threads=1, eval_every=2,
+                     checkpoint_every=2, tensor_log_every=1)
+
+
+def make_tiny_config(**overrides):
+    """The tiny :class:`~implicit_bias.ptb.configs.TrainConfig`, with ``overrides`` applied."""
+    from implicit_bias.ptb.configs import TrainConfig
+
+    return TrainConfig(**{**TINY_SETTINGS, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """The factory :func:`make_tiny_config`, as a fixture (session-scoped, so that module-scoped
+    fixtures can use it)."""
+    return make_tiny_config

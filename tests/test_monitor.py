@@ -4,9 +4,7 @@ groups, tied weights, warnings, the monitor's records, bad inputs.  CPU only."""
 import csv
 import math
 import re
-import os
 import warnings
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -443,21 +441,13 @@ def test_table_forms():
 
 
 # ----------------------------------------------------------------------------- the PTB trainer
-PTB_DIR = os.environ.get("PTB_DIR")
-
-
-@pytest.mark.skipif(not (PTB_DIR and (Path(PTB_DIR) / "ptb.train.txt").is_file()),
-                    reason="PTB data not available")
+@pytest.mark.usefixtures("ptb_dir")  # skips without $PTB_DIR (fixtures: tests/conftest.py)
 @pytest.mark.parametrize("optimizer", ["adamw", "muon"])
-def test_ptb_trainer_records_what_the_monitor_reports(tmp_path, optimizer):
+def test_ptb_trainer_records_what_the_monitor_reports(tiny_config, tmp_path, optimizer):
     from implicit_bias.ptb import results
-    from implicit_bias.ptb.configs import TrainConfig
     from implicit_bias.ptb.trainer import Trainer
 
-    config = TrainConfig(name="tiny", train_tokens=400, valid_tokens=200, d_model=16, n_heads=2,
-                         d_ff=16, n_layers=2, lr=1e-2, beta1=0.9, beta2=0.95, weight_decay=1.0,
-                         steps=4, micro_batch=4, loss_chunk_rows=50, threads=1, eval_every=2,
-                         checkpoint_every=2, tensor_log_every=1, optimizer=optimizer)
+    config = tiny_config(steps=4, optimizer=optimizer)
     trainer = Trainer(config, show_progress=False)
     info = trainer.run(tmp_path)
     linf = results.read_metrics(tmp_path / "tensor_linf.csv")

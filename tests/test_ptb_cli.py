@@ -16,23 +16,16 @@ from implicit_bias.ptb import __main__ as cli
 from implicit_bias.ptb import configs, results
 from implicit_bias.ptb.trainer import Trainer
 
-PTB_DIR = os.environ.get("PTB_DIR")
-pytestmark = pytest.mark.skipif(
-    not (PTB_DIR and (Path(PTB_DIR) / "ptb.train.txt").is_file()),
-    reason="PTB data not available: set PTB_DIR to a directory with ptb.{train,valid,test}.txt")
+# every test (fixtures ptb_dir and tiny_config: tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("ptb_dir")
 
-TINY = configs.TrainConfig(name="tiny", train_tokens=400, valid_tokens=200, d_model=16,
-                           n_heads=2, d_ff=16, n_layers=2, lr=1e-2, beta1=0.9, beta2=0.95,
-                           weight_decay=1.0, steps=6, micro_batch=4,
-                           loss_chunk_rows=50, threads=1, eval_every=2, checkpoint_every=2,
-                           tensor_log_every=1)
 RUN = ["run", "--config", "tiny", "--optimizer", "adamw", "--beta1", "0.9", "--beta2", "0.95",
        "--weight-decay", "1", "--no-progress"]
 
 
 @pytest.fixture(autouse=True)
-def tiny_preset(monkeypatch):
-    monkeypatch.setitem(configs.CONFIGS, "tiny", TINY)
+def tiny_preset(monkeypatch, tiny_config):
+    monkeypatch.setitem(configs.CONFIGS, "tiny", tiny_config())
 
 
 def invoke(argv, capsys):
@@ -54,10 +47,10 @@ def metrics_bytes(folder: Path) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, tiny_config):
     """A complete tiny run (6 steps, the argv of RUN), made once."""
     out = tmp_path_factory.mktemp("finished") / "run"
-    Trainer(TINY, show_progress=False).run(out)
+    Trainer(tiny_config(), show_progress=False).run(out)
     return out
 
 

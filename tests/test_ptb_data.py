@@ -1,7 +1,6 @@
 """PTB loader: md5 verification, clear errors for missing/corrupt files, token counts."""
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -10,10 +9,7 @@ import torch
 from implicit_bias.ptb import data
 from implicit_bias.ptb.data import PTBDataError
 
-PTB_DIR = os.environ.get("PTB_DIR")
-needs_ptb = pytest.mark.skipif(
-    not (PTB_DIR and (Path(PTB_DIR) / "ptb.train.txt").is_file()),
-    reason="PTB data not available: set PTB_DIR to a directory with ptb.{train,valid,test}.txt")
+needs_ptb = pytest.mark.usefixtures("ptb_dir")  # skips without $PTB_DIR: tests/conftest.py
 
 
 def _write(path: Path, text: str) -> str:

@@ -5,7 +5,6 @@ The command line is tested in test_ptb_cli.py, the on-disk format in test_ptb_re
 
 import copy
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -21,21 +20,14 @@ from implicit_bias.ptb.model import linear_cross_entropy
 from implicit_bias.ptb.results import read_metrics
 from implicit_bias.ptb.trainer import DivergedError, RunFolderExists, RunInterrupted, Trainer
 
-PTB_DIR = os.environ.get("PTB_DIR")
-pytestmark = pytest.mark.skipif(
-    not (PTB_DIR and (Path(PTB_DIR) / "ptb.train.txt").is_file()),
-    reason="PTB data not available: set PTB_DIR to a directory with ptb.{train,valid,test}.txt")
-
-# 11 chunks of 35 tokens, micro-batches of 4 chunks (so accumulation is exercised), tiny model
-TINY = TrainConfig(name="tiny", train_tokens=400, valid_tokens=200, d_model=16, n_heads=2,
-                   d_ff=16, n_layers=2, lr=1e-2, beta1=0.9, beta2=0.95, weight_decay=1.0,
-                   steps=6, micro_batch=4, loss_chunk_rows=50, threads=1, eval_every=2,
-                   checkpoint_every=2, tensor_log_every=1)
+# every test, even those that need no data (kept as they were): fixture ptb_dir, tests/conftest.py
+pytestmark = pytest.mark.usefixtures("ptb_dir")
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    return load_corpus(train_tokens=TINY.train_tokens, valid_tokens=TINY.valid_tokens)
+def corpus(tiny_config):
+    tiny = tiny_config()  # 11 chunks of 35 tokens, micro-batches of 4: accumulation is exercised
+    return load_corpus(train_tokens=tiny.train_tokens, valid_tokens=tiny.valid_tokens)
 
 
 def test_chunked_loss_matches_cross_entropy():
@@ -53,9 +45,9 @@ def test_chunked_loss_matches_cross_entropy():
 
 
 @pytest.mark.parametrize("optimizer,reduction", [("adamw", "mean"), ("adam-l2", "sum")])
-def test_one_step_is_the_hand_accumulated_full_batch_step(corpus, tmp_path, optimizer, reduction):
-    config = TrainConfig(**{**TINY.__dict__, "steps": 1, "optimizer": optimizer,
-                            "loss_reduction": reduction})
+def test_one_step_is_the_hand_accumulated_full_batch_step(corpus, tiny_config, tmp_path, optimizer,
+                                                          reduction):
+    config = tiny_config(steps=1, optimizer=optimizer, loss_reduction=reduction)
     trainer = Trainer(config, corpus=corpus, show_progress=False)
     model = copy.deepcopy(trainer.model)  # x_0
     trainer.run(tmp_path)
@@ -84,8 +76,9 @@ def _metrics_text(out):
     return (Path(out) / "metrics.csv").read_text(), (Path(out) / "tensor_linf.csv").read_text()
 
 
-def test_resume_after_kill_gives_identical_metrics(corpus, tmp_path, monkeypatch):
-    Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path / "straight")
+def test_resume_after_kill_gives_identical_metrics(corpus, tiny_config, tmp_path, monkeypatch):
+    tiny = tiny_config()
+    Trainer(tiny, corpus=corpus, show_progress=False).run(tmp_path / "straight")
     original = Trainer.compute_gradient
 
     def killed_at_step_5(self, step):
@@ -95,21 +88,22 @@ def test_resume_after_kill_gives_identical_metrics(corpus, tmp_path, monkeypatch
 
     monkeypatch.setattr(Trainer, "compute_gradient", killed_at_step_5)
     with pytest.raises(RunInterrupted, match="checkpoint.pt holds step 4"):
-        Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path / "killed")
+        Trainer(tiny, corpus=corpus, show_progress=False).run(tmp_path / "killed")
     monkeypatch.setattr(Trainer, "compute_gradient", original)
     state = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)
     assert state["step"] == 4
-    Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path / "killed", resume=True)
+    Trainer(tiny, corpus=corpus, show_progress=False).run(tmp_path / "killed", resume=True)
     assert _metrics_text(tmp_path / "killed") == _metrics_text(tmp_path / "straight")
 
 
-def test_nan_loss_stops_with_clear_error_and_keeps_everything(corpus, tmp_path, monkeypatch):
+def test_nan_loss_stops_with_clear_error_and_keeps_everything(corpus, tiny_config, tmp_path,
+                                                              monkeypatch):
     original = Trainer.compute_gradient
     monkeypatch.setattr(Trainer, "compute_gradient",
                         lambda self, step: float("nan") if step == 5 else original(self, step))
     with pytest.raises(DivergedError, match=r"diverged at step 5: the training loss at x_4 is nan"
                                             r".*steps 0\.\.4; .*checkpoint\.pt holds step 4"):
-        Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path)
+        Trainer(tiny_config(), corpus=corpus, show_progress=False).run(tmp_path)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
     run = results.Run(tmp_path)  # readable, consistent, marked
@@ -117,7 +111,8 @@ def test_nan_loss_stops_with_clear_error_and_keeps_everything(corpus, tmp_path, 
     assert run.summary["steps_done"] == 4 and list(run.metrics["step"]) == [0, 1, 2, 3, 4]
 
 
-def test_nonfinite_parameters_stop_before_the_row_is_kept(corpus, tmp_path, monkeypatch):
+def test_nonfinite_parameters_stop_before_the_row_is_kept(corpus, tiny_config, tmp_path,
+                                                          monkeypatch):
     original = Trainer.compute_gradient
 
     def poisoned(self, step):
@@ -128,33 +123,34 @@ def test_nonfinite_parameters_stop_before_the_row_is_kept(corpus, tmp_path, monk
 
     monkeypatch.setattr(Trainer, "compute_gradient", poisoned)
     with pytest.raises(DivergedError, match="parameters are not finite after step 3") as info:
-        Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path)
+        Trainer(tiny_config(), corpus=corpus, show_progress=False).run(tmp_path)
     assert info.value.checkpoint_step == 2
     run = results.Run(tmp_path)
     assert run.status == "diverged" and run.summary["steps_done"] == 2
     assert all(math.isfinite(v) for v in run.metrics["linf"])
 
 
-def test_validation_overflow_is_a_divergence_not_a_crash(corpus, tmp_path, monkeypatch):
+def test_validation_overflow_is_a_divergence_not_a_crash(corpus, tiny_config, tmp_path,
+                                                         monkeypatch):
     monkeypatch.setattr(trainer_mod.FullBatchGradient, "validation_perplexity",
                         lambda self: math.inf)
     with pytest.raises(DivergedError, match="validation perplexity at x_2 is inf") as info:
-        Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path)
+        Trainer(tiny_config(), corpus=corpus, show_progress=False).run(tmp_path)
     assert info.value.checkpoint_step is None  # the first checkpoint (step 2) was not written
     assert "no checkpoint was written" in str(info.value)
     assert results.Run(tmp_path).summary["steps_done"] == 1
 
 
-def test_validation_perplexity_overflow_returns_inf(corpus):
-    trainer = Trainer(TINY, corpus=corpus, show_progress=False)
+def test_validation_perplexity_overflow_returns_inf(corpus, tiny_config):
+    trainer = Trainer(tiny_config(), corpus=corpus, show_progress=False)
     with torch.no_grad():
         trainer.model.decoder.bias[:] = 0.0
         trainer.model.decoder.bias[0] = 1e4  # every prediction certain of word 0: CE ~ 1e4
     assert trainer.validation_perplexity() == math.inf
 
 
-def test_a_run_folder_is_not_overwritten(corpus, tmp_path):
-    config = TrainConfig(**{**TINY.__dict__, "steps": 2})
+def test_a_run_folder_is_not_overwritten(corpus, tiny_config, tmp_path):
+    config = tiny_config(steps=2)
     Trainer(config, corpus=corpus, show_progress=False).run(tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     with pytest.raises(RunFolderExists, match="already holds a run"):
@@ -165,12 +161,13 @@ def test_a_run_folder_is_not_overwritten(corpus, tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
-def test_extending_a_finished_run_equals_the_longer_run(corpus, tmp_path):
+def test_extending_a_finished_run_equals_the_longer_run(corpus, tiny_config, tmp_path):
     """A 3-step run resumed to 6 steps (what sweep does after sweep --steps 3) = a 6-step run."""
-    Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path / "straight")
-    short = TrainConfig(**{**TINY.__dict__, "steps": 3})
+    tiny = tiny_config()
+    Trainer(tiny, corpus=corpus, show_progress=False).run(tmp_path / "straight")
+    short = tiny_config(steps=3)
     Trainer(short, corpus=corpus, show_progress=False).run(tmp_path / "extended")
-    Trainer(TINY, corpus=corpus, show_progress=False).run(tmp_path / "extended", resume=True)
+    Trainer(tiny, corpus=corpus, show_progress=False).run(tmp_path / "extended", resume=True)
     assert _metrics_text(tmp_path / "extended") == _metrics_text(tmp_path / "straight")
     timing = results.read_run_json(tmp_path / "extended")["timing"]
     assert timing["sessions"] == 2 and timing["resumed"]
@@ -189,8 +186,8 @@ def test_config_validation_names_the_parameter():
         get_config("gpu")
 
 
-def test_two_gloo_processes_take_the_single_process_step(corpus, tmp_path):
-    config = TrainConfig(**{**TINY.__dict__, "steps": 3})
+def test_two_gloo_processes_take_the_single_process_step(corpus, tiny_config, tmp_path):
+    config = tiny_config(steps=3)
     Trainer(config, corpus=corpus, show_progress=False).run(tmp_path / "one")
     trainer_mod.run_gloo(config, tmp_path / "two", world_size=2)
     one, two = read_metrics(tmp_path / "one" / "metrics.csv"), read_metrics(tmp_path / "two" / "metrics.csv")
@@ -203,12 +200,13 @@ def test_two_gloo_processes_take_the_single_process_step(corpus, tmp_path):
 # ----- Lion and torch Muon + AdamW (book: ch-many-optimizers) ---------------------------------
 
 @pytest.mark.parametrize("optimizer", ["lion", "muon"])
-def test_lion_and_muon_runs_respect_their_radii_and_resume_identically(corpus, tmp_path, optimizer):
+def test_lion_and_muon_runs_respect_their_radii_and_resume_identically(corpus, tiny_config,
+                                                                       tmp_path, optimizer):
     from implicit_bias.muon import muon_radius
 
-    config = TrainConfig(**{**TINY.__dict__, "optimizer": optimizer})
+    config = tiny_config(optimizer=optimizer)
     Trainer(config, corpus=corpus, show_progress=False).run(tmp_path / "straight")
-    short = TrainConfig(**{**config.__dict__, "steps": 3})
+    short = tiny_config(optimizer=optimizer, steps=3)
     Trainer(short, corpus=corpus, show_progress=False).run(tmp_path / "extended")
     Trainer(config, corpus=corpus, show_progress=False).run(tmp_path / "extended", resume=True)
     assert _metrics_text(tmp_path / "extended") == _metrics_text(tmp_path / "straight")
@@ -231,9 +229,8 @@ def test_lion_and_muon_runs_respect_their_radii_and_resume_identically(corpus, t
             assert (v <= radius + q ** steps * max(v[0] - radius, 0) + 0.02 * radius).all(), name
 
 
-def test_muon_splits_hidden_matrices_from_the_rest(corpus):
-    trainer = Trainer(TrainConfig(**{**TINY.__dict__, "optimizer": "muon"}), corpus=corpus,
-                      show_progress=False)
+def test_muon_splits_hidden_matrices_from_the_rest(corpus, tiny_config):
+    trainer = Trainer(tiny_config(optimizer="muon"), corpus=corpus, show_progress=False)
     opt = trainer.optimizer
     muon_params = {id(p) for g in opt.muon.param_groups for p in g["params"]}
     for name, p in zip(trainer.names, trainer.params):
