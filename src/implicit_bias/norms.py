@@ -353,7 +353,7 @@ class MatrixNorm:
         return f"MatrixNorm({self.kind!r})"
 
 
-def get_norm(name: "str | float | int | Norm") -> Norm:
+def get_norm(name: "str | float | int | LpNorm | MatrixNorm") -> "LpNorm | MatrixNorm":
     r"""Return the norm called ``name``.
 
     Args:
