@@ -30,6 +30,23 @@ def test_ns_sup_of_a_converging_polynomial_is_one():
     assert ns_sup((1.5, -0.5, 0.0), 5) == pytest.approx(1.0, abs=1e-12)
 
 
+#: ns_sup(**kwargs) as computed by the earlier hand-written golden-section refinement (200
+#: golden-section steps on the same grid bracket; implicit_bias/muon.py before
+#: scipy.optimize.minimize_scalar replaced it), printed with repr() before the change.
+GOLDEN_SECTION_REFERENCE = [
+    ({}, 1.2023686051632125),
+    ({"steps": 3}, 1.2023686051632123),
+    ({"coefficients": (2.0, -1.5, 0.5), "steps": 2}, 1.0017584539199058),
+    ({"coefficients": (3.0, -3.2, 1.2), "steps": 4}, 1.2104541054659759),
+    ({"grid": 1001}, 1.2023686051632128),
+]
+
+
+@pytest.mark.parametrize("kwargs, reference", GOLDEN_SECTION_REFERENCE)
+def test_ns_sup_matches_the_golden_section_reference(kwargs, reference):
+    np.testing.assert_allclose(ns_sup(**kwargs), reference, rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("shape", [(16, 16), (32, 8), (8, 32), (64, 48)])
 def test_torch_newton_schulz_singular_values_within_the_bound(shape):
     torch.manual_seed(0)

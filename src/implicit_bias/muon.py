@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import optimize
 
 from . import validation
 
@@ -58,22 +59,19 @@ def ns_polynomial(x, coefficients=NS_COEFFICIENTS, steps: int = NS_STEPS) -> np.
 def ns_sup(coefficients=NS_COEFFICIENTS, steps: int = NS_STEPS, grid: int = 200_001) -> float:
     r""":math:`c = \sup_{x\in[0,1]}|p^{\circ k}(x)|`, the largest singular value Newton--Schulz can
     output, by a dense grid on :math:`[0, 1]` (geometric near 0, where the maximiser of the
-    default coefficients lies, :math:`x\approx0.004`) refined by golden-section search around the
-    best grid point.  The grid spacing makes the refinement exact to about 1e-12."""
+    default coefficients lies, :math:`x\approx0.004`) refined by
+    ``scipy.optimize.minimize_scalar(method="bounded")`` (Brent's method) on the bracket
+    :math:`[x_{i-1}, x_{i+1}]` around the best grid point :math:`x_i`.  The grid spacing makes
+    the refinement exact to about 1e-12; the result is never below the grid maximum."""
     grid = validation.positive_int("grid", grid)
     xs = np.unique(np.concatenate([np.linspace(0.0, 1.0, grid), np.geomspace(1e-9, 1.0, grid)]))
     vals = np.abs(ns_polynomial(xs, coefficients, steps))
     i = int(np.argmax(vals))
-    lo, hi = xs[max(i - 1, 0)], xs[min(i + 1, xs.size - 1)]
-    f = lambda x: -abs(float(ns_polynomial(x, coefficients, steps)))
-    g = (math.sqrt(5.0) - 1.0) / 2.0
-    for _ in range(200):  # golden section on the bracket around the grid maximiser
-        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-        if f(x1) < f(x2):
-            hi = x2
-        else:
-            lo = x1
-    return max(float(vals[i]), -f(0.5 * (lo + hi)))
+    bracket = (xs[max(i - 1, 0)], xs[min(i + 1, xs.size - 1)])
+    refined = optimize.minimize_scalar(
+        lambda x: -abs(float(ns_polynomial(x, coefficients, steps))),
+        bounds=bracket, method="bounded", options={"xatol": 1e-15})
+    return max(float(vals[i]), -float(refined.fun))
 
 
 def muon_lr_scale(shape, adjust_lr_fn: "str | None" = None) -> float:

@@ -131,7 +131,18 @@ class TwoLayerNet:
 
 
 def check_gradient(loss_fn, grad_fn, x, step: float = 1e-6) -> float:
-    r"""Largest relative error between ``grad_fn(x)`` and central differences of ``loss_fn``.
+    r"""Largest relative error between ``grad_fn(x)`` and central differences of ``loss_fn``:
+
+    .. math::
+
+        \frac{\max_i |D_i - \partial_i L(x)|}{\max(1, \|\nabla L(x)\|_\infty)},\qquad
+        D_i = \frac{L(x + h e_i) - L(x - h e_i)}{2h},
+
+    with :math:`h` = ``step`` (truncation error :math:`O(h^2)`, cancellation :math:`O(\epsilon/h)`:
+    about 1e-10 at the default).  Written out rather than ``scipy.optimize.check_grad``, which
+    returns the absolute 2-norm of the difference to *forward* differences with step
+    :math:`\sqrt{\epsilon}\approx1.5\cdot10^{-8}`: about 1e-6 on this module's losses, four
+    orders of magnitude above this check's 1e-10 and over the book's tolerance of 1e-6.
 
     >>> check_gradient(Rosenbrock(4).loss, Rosenbrock(4).grad, np.array([0.3, -0.2, 0.5, 0.1])) < 1e-6
     True

@@ -10,9 +10,13 @@ Where the files come from, in this order:
 
 Every file is checked against the md5 sum published with the common loaders
 (:data:`PTB_FILES`); a missing or corrupt file raises :class:`PTBDataError` naming the file and
-what to do.  Tokenisation is the PyTorch word-language-model example's: whitespace split plus one
-``<eos>`` per line, so the training split has 929,589 tokens; the vocabulary is built from the
-training split in order of first appearance.  Training pairs are non-overlapping 35-token chunks
+what to do.  The library ``pooch`` does the hashing (``pooch.file_hash``) and the download
+(``pooch.retrieve`` with ``known_hash="md5:..."``: into a temporary file, moved into the cache
+only once its md5 matches); this module keeps the lookup order and the error messages.
+
+Tokenisation is the PyTorch word-language-model example's: whitespace split plus one ``<eos>``
+per line, so the training split has 929,589 tokens; the vocabulary is built from the training
+split in order of first appearance.  Training pairs are non-overlapping 35-token chunks
 (input tokens ``ids[35k : 35k+35]``, targets shifted by one).
 
 The book chapter ``ch-ptb`` uses this module; the data are never committed to the repository.
@@ -20,12 +24,12 @@ The book chapter ``ch-ptb`` uses this module; the data are never committed to th
 
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import pooch
+import requests
 import torch
 
 from .configs import VOCABULARIES
@@ -57,11 +61,7 @@ def default_cache_dir() -> Path:
 
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return pooch.file_hash(str(path), alg="md5")
 
 
 def _how_to_fix(name: str) -> str:
@@ -87,21 +87,32 @@ def verify_file(path, md5: str) -> Path:
     return path
 
 
+def _downloader() -> pooch.HTTPDownloader:
+    """Plain HTTPS download without a progress bar; a stalled connection fails after a minute."""
+    return pooch.HTTPDownloader(progressbar=False, timeout=60)
+
+
 def _download(directory: Path, splits) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    """Fetch the named splits from :data:`PTB_URL` into ``directory`` with ``pooch.retrieve``.
+
+    ``pooch`` downloads into a temporary file and moves it into place only if its md5 matches
+    (:data:`PTB_FILES`), so an interrupted or wrong download never leaves a file in the cache.
+    Its two failures become one :class:`PTBDataError` each: ``ValueError`` (md5 mismatch) and a
+    ``requests`` or OS error (unreachable host, refused write).
+    """
     for split in splits:
         name, md5 = PTB_FILES[split]
-        target = directory / name
-        if target.is_file() and _md5(target) == md5:
-            continue
-        tmp = target.with_suffix(".part")
+        url = PTB_URL + name
         try:
-            urllib.request.urlretrieve(PTB_URL + name, tmp)
-        except OSError as err:
-            raise PTBDataError(f"Could not download {PTB_URL + name} ({err}). Download the PTB "
+            pooch.retrieve(url, known_hash=f"md5:{md5}", fname=name, path=directory,
+                           downloader=_downloader())
+        except ValueError as err:
+            raise PTBDataError(f"Downloaded PTB file {url} is corrupt and was not kept ({err}). "
+                               f"Try again, or download the PTB files by hand into {directory} "
+                               f"or set PTB_DIR.") from err
+        except (requests.exceptions.RequestException, OSError) as err:
+            raise PTBDataError(f"Could not download {url} ({err}). Download the PTB "
                                f"files by hand into {directory} or set PTB_DIR.") from err
-        os.replace(tmp, target)
-        verify_file(target, md5)
 
 
 def resolve_data_dir(data_dir=None, download: bool = True, splits=("train", "valid")) -> Path:
