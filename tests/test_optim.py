@@ -458,6 +458,26 @@ def test_spectral_nsd_is_exact_polar_per_matrix_and_sign_elsewhere():
     assert np.allclose(torch.linalg.svdvals(d).numpy(), 1.0)
 
 
+@pytest.mark.parametrize("shape, rank, dtype", [
+    ((6, 4), 4, torch.float64), ((6, 4), 4, torch.float32), ((5, 7), 2, torch.float64),
+    ((3, 3), 0, torch.float32),
+])  # rank-deficient only in float64: rounding to float32 makes it full rank but ill-conditioned
+def test_polar_factor_has_one_home_for_arrays_and_tensors(shape, rank, dtype):
+    # optim.polar_factor is norms.polar_factor: on a tensor it keeps dtype and device and agrees
+    # with the NumPy result on the same (float64) input, up to LAPACK round-off and one rounding
+    import implicit_bias.norms as norms_module
+
+    assert polar_factor is norms_module.polar_factor
+    rng = np.random.default_rng(7)
+    g = torch.tensor(rng.standard_normal((shape[0], rank)) @ rng.standard_normal((rank, shape[1])),
+                     dtype=dtype)
+    from_tensor = polar_factor(g)
+    from_array = norms_module.polar_factor(g.double().numpy())
+    assert from_tensor.dtype == dtype and from_tensor.shape == shape
+    assert np.linalg.matrix_rank(from_array) == rank
+    torch.testing.assert_close(from_tensor, torch.from_numpy(from_array).to(dtype))
+
+
 def test_nsd_rejects_nuclear_and_bad_momentum():
     with pytest.raises(ValueError, match="norm"):
         NormalizedSteepestDescent([torch.nn.Parameter(torch.zeros(2, 2))], lr=0.1, norm="nuclear")

@@ -25,7 +25,6 @@ The runners :func:`run_adamw` and :func:`run_adam_l2` share the signature of the
 
 from __future__ import annotations
 
-import warnings
 from typing import Callable
 
 import numpy as np
@@ -133,7 +132,7 @@ def _run_adam(grad_fn: Callable[[np.ndarray], np.ndarray], x0, lrs, *, betas, ep
 
 def run_adamw(grad_fn: Callable[[np.ndarray], np.ndarray], x0, lrs, *, betas=(0.9, 0.999),
               eps: float = 0.0, weight_decay: float = 0.0, bias_correction: bool = False,
-              m0=None, v0=None, record: bool = True, l2: "bool | None" = None) -> History:
+              m0=None, v0=None, record: bool = True) -> History:
     r"""The reference AdamW (Algorithm 1, decoupled weight decay) for ``len(lrs)`` steps in float64.
 
     Args:
@@ -145,16 +144,14 @@ def run_adamw(grad_fn: Callable[[np.ndarray], np.ndarray], x0, lrs, *, betas=(0.
         bias_correction: PyTorch's moment correction.
         m0, v0: initial moments (default 0), used by the Appendix B.3 constructions.
         record: keep the whole history (``False`` keeps only the first and last iterate).
-        l2: deprecated; use :func:`run_adam_l2`.
+
+    Adam-ℓ2 (weight decay in the gradient) is :func:`run_adam_l2`.
 
     >>> run_adamw(lambda x: x - 2.0, np.zeros(1), [0.1, 0.1], betas=(0.0, 0.0), weight_decay=1.0).xs[:, 0]
     array([0.  , 0.1 , 0.19])
     """
-    if l2 is not None:
-        warnings.warn("run_adamw(l2=...) is deprecated; use run_adam_l2 for Adam-l2",
-                      DeprecationWarning, stacklevel=2)
     return _run_adam(grad_fn, x0, lrs, betas=betas, eps=eps, weight_decay=weight_decay,
-                     decoupled=not l2, bias_correction=bias_correction, m0=m0, v0=v0,
+                     decoupled=True, bias_correction=bias_correction, m0=m0, v0=v0,
                      record=record)
 
 

@@ -222,15 +222,26 @@ MATRIX_NORM_NAMES = ("spectral", "nuclear", "frobenius")
 _MATRIX_DUALS = {"spectral": "nuclear", "nuclear": "spectral", "frobenius": "frobenius"}
 
 
-def _rank_tol(s: np.ndarray, shape) -> float:
+def _rank_tol(s, shape) -> float:
     """Singular values at or below ``max(m, n) * eps * sigma_max`` count as zero (the rule of
-    ``np.linalg.matrix_rank``): they are round-off of an exactly rank-deficient matrix."""
-    return float(max(shape) * np.finfo(float).eps * (s[0] if s.size else 0.0))
+    ``np.linalg.matrix_rank``, float64 eps): they are round-off of an exactly rank-deficient
+    matrix.  ``s`` is a 1-D NumPy array or torch tensor, sorted decreasingly."""
+    return float(max(shape) * np.finfo(np.float64).eps * (float(s[0]) if len(s) else 0.0))
 
 
-def polar_factor(g: np.ndarray) -> np.ndarray:
+def _is_torch_tensor(g) -> bool:
+    # duck-typed, so that importing this module does not import torch
+    return type(g).__module__.split(".")[0] == "torch"
+
+
+def polar_factor(g):
     r"""The thin polar factor :math:`U_r V_r^\top` of a matrix :math:`G = U\Sigma V^\top`, with
     :math:`r` the numerical rank (singular values above ``max(m, n) * eps * sigma_max``).
+
+    ``g`` is a 2-D NumPy array (the result is a float64 array) or a 2-D torch tensor (the SVD
+    runs in float64 on ``g``'s device and the result has ``g``'s dtype and device; this is the
+    direction of :class:`implicit_bias.optim.NormalizedSteepestDescent` with ``norm="spectral"``,
+    exact, unlike Muon's Newton--Schulz iteration).
 
     It is the steepest direction of the spectral norm (``prop-spectral-steepest``):
     :math:`\langle G, U_rV_r^\top\rangle = \sum_i\sigma_i = \|G\|_*` and
@@ -244,9 +255,15 @@ def polar_factor(g: np.ndarray) -> np.ndarray:
     array([[1., 0.],
            [0., 0.]])
     """
-    u, s, vt = np.linalg.svd(g, full_matrices=False)
-    r = int(np.sum(s > _rank_tol(s, g.shape))) if s.size and s[0] > 0 else 0
-    return u[:, :r] @ vt[:r]
+    if _is_torch_tensor(g):
+        import torch
+
+        u, s, vt = torch.linalg.svd(g.detach().to(dtype=torch.float64), full_matrices=False)
+    else:
+        u, s, vt = np.linalg.svd(g, full_matrices=False)
+    r = int((s > _rank_tol(s, g.shape)).sum()) if len(s) and float(s[0]) > 0 else 0
+    polar = u[:, :r] @ vt[:r]
+    return polar.to(dtype=g.dtype) if _is_torch_tensor(g) else polar
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ from torch.optim import Optimizer
 
 from . import validation
 from .history import History, learning_rates
-from .norms import LpNorm, get_norm
+from .norms import LpNorm, get_norm, polar_factor  # polar_factor: one home, also for tensors
 
 __all__ = ["AdamW", "AdamL2", "Adam", "Lion", "NormalizedSteepestDescent", "polar_factor",
            "run_torch_optimizer"]
@@ -310,19 +310,6 @@ class Lion(Optimizer):
         return loss
 
 
-def polar_factor(g: torch.Tensor) -> torch.Tensor:
-    r"""The thin polar factor :math:`U_rV_r^\top` of a 2-D tensor, computed by an SVD in float64
-    with the rank rule of :func:`implicit_bias.norms.polar_factor` (zero on the null spaces),
-    returned in ``g``'s dtype and device.  It is exact, unlike Muon's Newton--Schulz iteration."""
-    g64 = g.detach().to(dtype=torch.float64)
-    u, s, vh = torch.linalg.svd(g64, full_matrices=False)
-    if s.numel() == 0 or float(s[0]) == 0.0:
-        return torch.zeros_like(g)
-    tol = max(g.shape) * torch.finfo(torch.float64).eps * float(s[0])
-    r = int((s > tol).sum())
-    return (u[:, :r] @ vh[:r]).to(dtype=g.dtype)
-
-
 # Below this l2 norm (float32's smallest normal number) g / ||g|| may have lost precision.
 _L2_SAFE_MIN = torch.finfo(torch.float32).tiny
 
@@ -348,8 +335,8 @@ class NormalizedSteepestDescent(Optimizer):
       taken over *all* parameters with a gradient, concatenated into one vector (so ``"l2"``
       divides by the global norm);
     * ``"spectral"`` is applied *per tensor*: each 2-D tensor moves along the exact polar factor
-      :math:`U V^\top` of its own (momentum) gradient (:func:`polar_factor`, an SVD: Muon with
-      an exact orthogonalisation), and every other tensor along ``sign`` (the documented
+      :math:`U V^\top` of its own (momentum) gradient
+      (:func:`~implicit_bias.norms.polar_factor`, an SVD: Muon with an exact orthogonalisation), and every other tensor along ``sign`` (the documented
       fallback, ``fallback_norm="linf"``).  Each block's update then has norm 1 in its own norm, so
       this is NSD-WD for the product norm :math:`\max(\max_W\|W\|_{op}, \max_v\|v\|_\infty)`
       (the steepest direction of a max of block norms is the list of the blocks' directions), and
