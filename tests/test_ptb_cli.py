@@ -196,7 +196,7 @@ def test_overwrite_replaces_the_run(finished, tmp_path, capsys):
     code, _, err = invoke(RUN + ["--optimizer", "adam", "--steps", "2", "--overwrite",
                                  "--out", out], capsys)
     assert code == 0, err
-    assert results.Run(out).config["optimizer"] == "adam" and not (out / "linf_wd1.png").exists()
+    assert results.Run(out).config.optimizer == "adam" and not (out / "linf_wd1.png").exists()
 
 
 def _sigint_at(monkeypatch, step, label=None):
@@ -220,12 +220,12 @@ def test_sigint_checkpoints_and_resumes_byte_identically(finished, tmp_path, mon
     assert "interrupted after step 3" in err and "checkpoint.pt holds step 3" in err
     resume = shlex.split(err.split("Continue with: ")[1])
     assert resume[-1] == "--resume" and "Traceback" not in err
-    assert results.read_run_json(out)["status"] == "interrupted"
+    assert results.Run(out).status == "interrupted"
     monkeypatch.setattr(Trainer, "compute_gradient", original)
     code, _, err = invoke(resume[3:], capsys)  # the advice, as printed (without the prog)
     assert code == 0, err
     assert metrics_bytes(out) == metrics_bytes(finished)
-    assert results.read_run_json(out)["timing"]["sessions"] == 2
+    assert results.Run(out).timing.sessions == 2
 
 
 def test_divergence_exits_3_keeps_files_and_gives_followable_advice(tmp_path, monkeypatch,
@@ -239,7 +239,7 @@ def test_divergence_exits_3_keeps_files_and_gives_followable_advice(tmp_path, mo
     assert code == 3 and len(err.strip().splitlines()) == 1, err
     assert "diverged at step 5" in err and "checkpoint.pt holds step 4" in err
     run = results.Run(out)
-    assert run.status == "diverged" and run.summary["steps_done"] == 4
+    assert run.status == "diverged" and run.summary.steps_done == 4
     code, _, err2 = invoke(RUN + ["--resume", "--out", out], capsys)
     assert code == 2 and "diverged at step 5 and would diverge again" in err2
     retry = shlex.split(err.split("To try a lower learning rate: ")[1])
@@ -281,6 +281,24 @@ def test_sweep_after_a_short_sweep_extends_the_runs(finished, tmp_path, monkeypa
     assert metrics_bytes(tmp_path / _three_runs("tiny")[0].label()) == metrics_bytes(finished)
     code, out, _ = invoke(sweep, capsys)
     assert "1 complete" in out and "complete (6 steps), skipped" in out
+
+
+def test_sweep_leaves_what_it_cannot_continue_untouched(finished, tmp_path, monkeypatch,
+                                                        capsys):
+    """folder_state decides: a file where a run folder should be, and a run of other settings,
+    are reported and left as they are (exit 2), nothing trained."""
+    monkeypatch.setattr(cli, "sweep_configs", lambda *a, **k: _three_runs(*a, **k)[1:])
+    other, wrong = (c.label() for c in _three_runs("tiny")[1:])
+    (tmp_path / other).mkdir()
+    for f in finished.iterdir():  # the finished run has beta (0.9, 0.95), this folder (0.99, 0.99)
+        (tmp_path / other / f.name).write_bytes(f.read_bytes())
+    (tmp_path / wrong).write_text("not a folder\n")
+    before = snapshot(tmp_path / other)
+    code, out, _ = invoke(["sweep", "--config", "tiny", "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 2 and "0 new, 0 resumed, 0 complete, 0 diverged, 2 untouched" in out
+    assert "its configuration differs (beta1 0.9 -> 0.99" in out and "is a file, not a folder" in out
+    assert snapshot(tmp_path / other) == before
+    assert (tmp_path / wrong).read_text() == "not a folder\n"
 
 
 def test_plot_of_a_run_folder_writes_there(finished, tmp_path, capsys):

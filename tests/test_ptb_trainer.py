@@ -108,7 +108,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_everything(corpus, tiny_confi
     assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
     run = results.Run(tmp_path)  # readable, consistent, marked
     assert run.status == "diverged" and run.info["divergence"]["step"] == 5
-    assert run.summary["steps_done"] == 4 and list(run.metrics["step"]) == [0, 1, 2, 3, 4]
+    assert run.summary.steps_done == 4 and list(run.metrics["step"]) == [0, 1, 2, 3, 4]
 
 
 def test_nonfinite_parameters_stop_before_the_row_is_kept(corpus, tiny_config, tmp_path,
@@ -126,7 +126,7 @@ def test_nonfinite_parameters_stop_before_the_row_is_kept(corpus, tiny_config, t
         Trainer(tiny_config(), corpus=corpus, show_progress=False).run(tmp_path)
     assert info.value.checkpoint_step == 2
     run = results.Run(tmp_path)
-    assert run.status == "diverged" and run.summary["steps_done"] == 2
+    assert run.status == "diverged" and run.summary.steps_done == 2
     assert all(math.isfinite(v) for v in run.metrics["linf"])
 
 
@@ -138,7 +138,7 @@ def test_validation_overflow_is_a_divergence_not_a_crash(corpus, tiny_config, tm
         Trainer(tiny_config(), corpus=corpus, show_progress=False).run(tmp_path)
     assert info.value.checkpoint_step is None  # the first checkpoint (step 2) was not written
     assert "no checkpoint was written" in str(info.value)
-    assert results.Run(tmp_path).summary["steps_done"] == 1
+    assert results.Run(tmp_path).summary.steps_done == 1
 
 
 def test_validation_perplexity_overflow_returns_inf(corpus, tiny_config):
@@ -169,8 +169,8 @@ def test_extending_a_finished_run_equals_the_longer_run(corpus, tiny_config, tmp
     Trainer(short, corpus=corpus, show_progress=False).run(tmp_path / "extended")
     Trainer(tiny, corpus=corpus, show_progress=False).run(tmp_path / "extended", resume=True)
     assert _metrics_text(tmp_path / "extended") == _metrics_text(tmp_path / "straight")
-    timing = results.read_run_json(tmp_path / "extended")["timing"]
-    assert timing["sessions"] == 2 and timing["resumed"]
+    timing = results.Run(tmp_path / "extended").timing
+    assert timing.sessions == 2 and timing.resumed
 
 
 def test_lr_times_weight_decay_above_one_is_rejected():

@@ -174,13 +174,15 @@ def _check_data(data_dir) -> None:
 
 
 def _check_folder(config: TrainConfig, out: Path, args) -> bool:
-    """Whether to train into ``out``; ``False``: the run is already complete (nothing to do)."""
-    state = results.inspect_folder(out, config.to_dict())
+    """Whether to train into ``out``; ``False``: the run is already complete (nothing to do).
+
+    Decided from :func:`.results.folder_state`, as the trainer and the sweep decide."""
+    state = results.folder_state(out, config)
     if state.kind == "empty" or args.overwrite:
         return True
     if not args.resume:
         how = ("--resume continues only the same settings: replace it with --overwrite"
-               if state.kind in ("other-config", "diverged")
+               if state.kind in ("different-config", "diverged")
                else "continue it with --resume, or replace it with --overwrite")
         detail = f": {state.detail}" if state.detail else ""
         raise _Refusal(f"{out} already holds a run{detail}; {how}, or choose another --out")
@@ -191,7 +193,7 @@ def _check_folder(config: TrainConfig, out: Path, args) -> bool:
     if state.kind == "diverged":
         raise _Refusal(f"cannot --resume {out}: {state.detail} and would diverge again; start "
                        f"a new run with a lower --lr (or replace this one with --overwrite)")
-    if state.kind in ("other-config", "longer"):
+    if state.kind in ("different-config", "longer"):
         raise _Refusal(f"cannot --resume {out}: {state.detail}; choose another --out, or "
                        f"replace it with --overwrite")
     return True
@@ -303,12 +305,12 @@ def _sweep_one(config: TrainConfig, out: Path, args) -> tuple[str, str]:
     """
     from .trainer import DivergedError, RunInterrupted, Trainer
 
-    state = results.inspect_folder(out, config.to_dict())
+    state = results.folder_state(out, config)
     if state.kind == "complete":
         return "complete", f"{state.detail}, skipped"
     if state.kind == "diverged":
         return "diverged", f"{state.detail}, not retried (it would diverge again)"
-    if state.kind in ("other-config", "longer", "unreadable"):
+    if state.kind in ("different-config", "longer", "unreadable", "not-a-run"):
         return "untouched", f"{state.detail}; not touched: move it or use another --out"
     trainer = Trainer(config, data_dir=args.data_dir, show_progress=not args.no_progress)
     try:
@@ -334,8 +336,8 @@ def _plot(args, parser, argv) -> int:
     runs = results.load_runs(args.dirs)
     for r in runs:
         if not r.complete:
-            print(f"note: {r.dir} is {r.status} at step {r.summary['steps_done']} of "
-                  f"{r.config['steps']}; plotted as far as it got", file=sys.stderr)
+            print(f"note: {r.dir} is {r.status} at step {r.summary.steps_done} of "
+                  f"{r.config.steps}; plotted as far as it got", file=sys.stderr)
     out = args.out or args.dirs[0]
     _check_out(out)
     out.mkdir(parents=True, exist_ok=True)

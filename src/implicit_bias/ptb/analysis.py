@@ -58,22 +58,22 @@ __all__ = ["lemma_4_3_path", "sharp_path", "envelope_ratio", "plot_linf",
 def run_prediction(run: Run) -> float:
     """Lemma 4.3's bound on the run's final ‖x‖∞ (NaN unless AdamW without bias correction)."""
     c = run.config
-    if c["optimizer"] != "adamw" or c["bias_correction"] or c["beta1"] > c["beta2"]:
+    if c.optimizer != "adamw" or c.bias_correction or c.beta1 > c.beta2:
         return math.nan
     return float(bounds.iterate_bound_from_log_range(
-        betas_of(run), c["lr"], c["weight_decay"], run.summary["steps_done"],
-        run.summary["log_v_ratio"], x0_norm=run.summary["initial_linf"]))
+        betas_of(run), c.lr, c.weight_decay, run.summary.steps_done,
+        run.summary.log_v_ratio, x0_norm=run.summary.initial_linf))
 
 
 def lemma_4_3_path(run: Run) -> np.ndarray:
     """Bound (5) of Lemma 4.3 on ‖x_t‖∞ at every logged step of an AdamW run without bias
     correction and with β1 ≤ β2, using the run's final ln(V/v_min) (see the module docstring)."""
     c, m = run.config, run.metrics
-    if c["optimizer"] != "adamw" or c["bias_correction"] or c["beta1"] > c["beta2"]:
+    if c.optimizer != "adamw" or c.bias_correction or c.beta1 > c.beta2:
         raise ValueError(f"{run.label}: Lemma 4.3 needs AdamW without bias correction and "
                          f"beta1 <= beta2")
-    return bounds.iterate_bound_from_log_range(betas_of(run), c["lr"], c["weight_decay"], m["step"],
-                                               run.summary["log_v_ratio"], x0_norm=m["linf"][0])
+    return bounds.iterate_bound_from_log_range(betas_of(run), c.lr, c.weight_decay, m["step"],
+                                               run.summary.log_v_ratio, x0_norm=m["linf"][0])
 
 
 def sharp_path(run: Run) -> np.ndarray:
@@ -81,14 +81,14 @@ def sharp_path(run: Run) -> np.ndarray:
     AdamW run with β1² < β2 and ε = 0, bias-corrected or not (see the module docstring)."""
     c, m = run.config, run.metrics
     betas = betas_of(run)
-    if c["optimizer"] != "adamw" or c["eps"] != 0 or c["weight_decay"] <= 0:
+    if c.optimizer != "adamw" or c.eps != 0 or c.weight_decay <= 0:
         raise ValueError(f"{run.label}: the sharp radius needs AdamW with eps = 0 and decay > 0")
     size = (bounds.bias_corrected_update_size(betas, steps=int(m["step"][-1]))
-            if c["bias_correction"] else bounds.max_update_size(betas))
+            if c.bias_correction else bounds.max_update_size(betas))
     if not math.isfinite(size):
         raise ValueError(f"{run.label}: no sharp radius for beta1^2 >= beta2")
-    qt = (1.0 - c["lr"] * c["weight_decay"]) ** m["step"]
-    return qt * m["linf"][0] + (1.0 - qt) * size / c["weight_decay"]
+    qt = (1.0 - c.lr * c.weight_decay) ** m["step"]
+    return qt * m["linf"][0] + (1.0 - qt) * size / c.weight_decay
 
 
 def envelope_ratio(run: Run) -> float:
@@ -97,9 +97,9 @@ def envelope_ratio(run: Run) -> float:
     holds; t = 0 is equality).  With bias correction the update is still at most 1 in size
     (remark ``rem-bias-correction``), so the same bound holds."""
     c, m = run.config, run.metrics
-    if c["optimizer"] != "adamw" or c["beta1"] != c["beta2"]:
+    if c.optimizer != "adamw" or c.beta1 != c.beta2:
         raise ValueError(f"{run.label}: the every-step bound needs AdamW with beta1 = beta2")
-    bound = bounds.iterate_bound_from_log_range(betas_of(run), c["lr"], c["weight_decay"], m["step"],
+    bound = bounds.iterate_bound_from_log_range(betas_of(run), c.lr, c.weight_decay, m["step"],
                                                 0.0, x0_norm=m["linf"][0])
     return float(np.max(m["linf"][1:] / bound[1:]))
 
@@ -114,7 +114,7 @@ FAMILY_NAMES = {"adamw": "AdamW", "adam": "Adam (no decay)", "adam-l2": "Adam-�
 
 
 def betas_of(run: Run) -> tuple[float, float]:
-    return (run.config["beta1"], run.config["beta2"])
+    return (run.config.beta1, run.config.beta2)
 
 
 def describe(run: Run) -> str:
@@ -126,9 +126,9 @@ def describe(run: Run) -> str:
 def pick(runs, family: str, betas, weight_decay: float | None = None, seed: int = 0) -> Run | None:
     """The run of a family (see :attr:`Run.family`) at the given betas, λ (``None``: any) and seed."""
     for r in runs:
-        if r.family == family and betas_of(r) == tuple(betas) and r.config["seed"] == seed and (
+        if r.family == family and betas_of(r) == tuple(betas) and r.config.seed == seed and (
                 weight_decay is None or r.family == "adam"
-                or r.config["weight_decay"] == weight_decay):
+                or r.config.weight_decay == weight_decay):
             return r
     return None
 
@@ -144,14 +144,14 @@ def plot_linf_axes(axes, runs, weight_decay: float, zoom_from: int, families=Non
     for r in runs:
         if r.family not in families:
             continue
-        if r.family != "adam" and r.config["weight_decay"] != weight_decay:
+        if r.family != "adam" and r.config.weight_decay != weight_decay:
             continue
         b = betas_of(r)
         if r.family == "adamw":
             style = dict(color=BETA_COLORS.get(b, "k"), lw=1.6)
         else:
             style = dict(color=OPTIMIZER_COLORS[r.family], lw=1.1, ls=BETA_STYLES.get(b, "-"))
-        first_seed = r.config["seed"] == 0
+        first_seed = r.config.seed == 0
         if not first_seed:
             style.update(lw=1.0, ls=":")
         m = r.metrics
@@ -178,7 +178,7 @@ def plot_linf(runs, out_dir, zoom: int | None = None) -> list[Path]:
     use_book_style()
     out_dir = Path(out_dir)
     written = []
-    for lam in sorted({r.config["weight_decay"] for r in runs if r.family != "adam"}):
+    for lam in sorted({r.config.weight_decay for r in runs if r.family != "adam"}):
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
         steps = max(int(r.metrics["step"][-1]) for r in runs)
         plot_linf_axes(axes, runs, lam, zoom if zoom is not None else steps // 2)
@@ -195,9 +195,9 @@ def plot_family_axes(ax, runs, family: str, seed: int = 0) -> None:
     from ..plotting import BOUND_STYLE, plain_log_ticks
 
     for r in runs:
-        if r.family != family or r.config["seed"] != seed:
+        if r.family != family or r.config.seed != seed:
             continue
-        lam = r.config["weight_decay"] or 1.0  # plain Adam: scaled by the λ = 1 cap
+        lam = r.config.weight_decay or 1.0  # plain Adam: scaled by the λ = 1 cap
         b = betas_of(r)
         ax.plot(r.metrics["step"], lam * r.metrics["linf"], color=BETA_COLORS.get(b, "k"),
                 ls="-" if lam == 1.0 else "--", lw=1.3,
@@ -236,12 +236,12 @@ def seeds_table(runs, seeds=(0, 1)) -> str:
     head = (f"| β | λ | {cols} | {loss_cols} |\n|---|---|"
             + "---|" * (2 * len(seeds)) + "\n")
     rows = []
-    settings = sorted({(betas_of(r), r.config["weight_decay"]) for r in runs if r.family == "adamw"},
+    settings = sorted({(betas_of(r), r.config.weight_decay) for r in runs if r.family == "adamw"},
                       key=lambda bw: (bw[1], bw[0]))
     for b, lam in settings:
         picked = [pick(runs, "adamw", b, lam, seed=s) for s in seeds]
-        norms = " | ".join("—" if r is None else f"{lam * r.summary['final_linf']:.3f}" for r in picked)
-        losses = " | ".join("—" if r is None else f"{r.summary['final_loss']:.3f}" for r in picked)
+        norms = " | ".join("—" if r is None else f"{lam * r.summary.final_linf:.3f}" for r in picked)
+        losses = " | ".join("—" if r is None else f"{r.summary.final_loss:.3f}" for r in picked)
         rows.append(f"| ({b[0]:g}, {b[1]:g}) | {lam:g} | {norms} | {losses} |")
     return head + "\n".join(rows)
 
@@ -252,7 +252,8 @@ def protocol_table(plain, corrected, seeds=(0, 1)) -> str:
     value per seed, ``—`` where a run is missing."""
     def cells(group, b, lam, key, scale):
         picked = [pick(group, "adamw", b, lam, seed=s) for s in seeds]
-        return ", ".join("—" if r is None else f"{scale * r.summary[key]:.3f}" for r in picked)
+        values = ("—" if r is None else f"{scale * getattr(r.summary, key):.3f}" for r in picked)
+        return ", ".join(values)  # key: a RunSummary field name
 
     head = ("| β | λ | λ‖x_T‖∞, Alg. 1 | λ‖x_T‖∞, PyTorch | λ·max ‖x_t‖∞ (2nd half), Alg. 1 | "
             "λ·max ‖x_t‖∞ (2nd half), PyTorch | loss, Alg. 1 | loss, PyTorch |\n"
@@ -274,12 +275,12 @@ def runs_table(runs) -> str:
             "final loss | tensor attaining ‖x‖∞ |\n|---|---|---|---|---|---|---|---|\n")
     rows = []
     for r in runs:
-        s, lam = r.summary, r.config["weight_decay"]
+        s, lam = r.summary, r.config.weight_decay
         bound = run_prediction(r)
         rows.append(f"| {describe(r)} | {lam:g} | {'∞' if lam == 0 else f'{1 / lam:g}'} | "
-                    f"{s['max_linf_second_half']:.3f} | {s['final_linf']:.3f} | "
-                    f"{'—' if math.isnan(bound) else f'{bound:.3f}'} | {s['final_loss']:.3f} | "
-                    f"`{short_name(s['final_linf_tensor'])}` |")
+                    f"{s.max_linf_second_half:.3f} | {s.final_linf:.3f} | "
+                    f"{'—' if math.isnan(bound) else f'{bound:.3f}'} | {s.final_loss:.3f} | "
+                    f"`{short_name(s.final_linf_tensor)}` |")
     return head + "\n".join(rows)
 
 

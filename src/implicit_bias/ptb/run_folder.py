@@ -32,13 +32,20 @@ def prepare_folder(out: Path, resume: bool, overwrite: bool, rank: int, world: i
     distributed.barrier(world)
 
 
+#: the :func:`~implicit_bias.ptb.results.folder_state` kinds that ``resume`` cannot continue
+CANNOT_RESUME = ("longer", "diverged", "different-config")
+
+
 def finished_run(out: Path, config: TrainConfig, resume: bool) -> dict | None:
     """With ``resume``: run.json of a complete run (returned as it is), ``ValueError`` for a
-    folder that cannot be continued; ``None``: train."""
-    state = results.inspect_folder(out, config.to_dict())
-    if resume and state.kind == "complete":
+    folder that cannot be continued (:data:`CANNOT_RESUME`, decided by
+    :func:`~implicit_bias.ptb.results.folder_state`); ``None``: train."""
+    if not resume:
+        return None  # prepare_folder has refused or cleared a folder holding a run
+    state = results.folder_state(out, config)
+    if state.kind == "complete":
         return results.read_run_json(out)
-    if resume and state.kind in ("longer", "diverged", "other-config"):
+    if state.kind in CANNOT_RESUME:
         raise ValueError(f"cannot resume {out}: {state.detail}")
     return None
 
