@@ -19,10 +19,12 @@ Modules (imported on demand, so ``import implicit_bias`` stays light):
 * :mod:`implicit_bias.optim`      -- PyTorch AdamW (Algorithm 1), AdamL2, Lion,
   NormalizedSteepestDescent (SignGD, Signum, exact spectral descent)
 * :mod:`implicit_bias.muon`       -- torch Muon's Newton--Schulz bound and implicit spectral radius
+* :mod:`implicit_bias.margins`    -- maximum l_p / matrix-norm margins of separable data (beyond the paper)
 * :mod:`implicit_bias.monitor`    -- the implicit constraint of your own model and optimizer, in a training loop
 * :mod:`implicit_bias.ptb`        -- Penn Treebank data, transformer, full-batch trainer, CLI
 * :mod:`implicit_bias.report`     -- provenance header for the book and saved results
 * :mod:`implicit_bias.plotting`   -- the book's one plotting style
+* :mod:`implicit_bias.chapter`    -- what the chapters share: seeding, Markdown tables, tolerances
 """
 
 from importlib import import_module as _import_module
@@ -32,7 +34,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "norms", "steepest", "optim", "report", "plotting", "problems", "reference", "kkt",
     "bounds", "adamw", "ptb", "nonconvex", "counterexample", "validation", "history", "muon",
-    "monitor",
+    "monitor", "margins", "chapter",
 }
 
 
