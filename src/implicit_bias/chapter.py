@@ -34,12 +34,12 @@ TOL_FLOAT64_ROUNDOFF = 1e-12
 #: operations: the decay and the update of one step round separately.
 TOL_FLOAT32_ROUNDOFF = 1e-6
 
-#: Relative excess of torch's Newton–Schulz iteration, which runs in bfloat16 (8-bit mantissa):
+#: Relative excess of torch's Newton–Schulz iteration, which runs in bfloat16 (8-bit mantissa);
 #: its measured excess over the exact polar factor is below 0.2%.
 TOL_BFLOAT16_NEWTON_SCHULZ = 0.02
 
-#: Accuracy of a cvxpy/Clarabel minimiser on a linear or second-order cone program: Clarabel
-#: stops at a 1e-10 duality gap, and the minimiser is accurate to about its square root or better.
+#: Accuracy of a cvxpy/Clarabel minimiser on a linear or second-order cone program (Clarabel
+#: stops at a 1e-10 duality gap, and the minimiser is accurate to about its square root or better).
 TOL_CLARABEL = 1e-7
 
 #: Accuracy of a cvxpy/Clarabel minimiser when a general ℓp ball (power cones, p = 1.5 or 3)
