@@ -366,3 +366,48 @@ def test_bias_correction_factor_and_peak():
     assert bounds.bias_correction_peak((0.9, 0.95)) == pytest.approx(math.sqrt(0.05) / 0.1)
     with pytest.raises(ValueError, match="steps must be >= 1"):
         bounds.bias_correction_factor((0.9, 0.99), 0)
+
+
+# ----------------------------------------------------------------------------- Lemma 3.1
+@pytest.mark.parametrize("p", [1.0, 2.0, math.inf])
+def test_ball_envelope_is_attained_by_outward_updates_and_holds_for_random_ones(p):
+    rng = np.random.default_rng(31)
+    lam, c = 2.0, 0.7
+    lrs = rng.uniform(0.0, 1.0 / lam, size=60)
+    x0 = rng.standard_normal(5)
+    x0 *= 4.0 * c / lam / np.linalg.norm(x0, p)             # ||x_0|| = 4 c / lambda: outside
+    envelope = bounds.ball_envelope(lrs, lam, np.linalg.norm(x0, p), update_bound=c)
+    outward, random = [x0], [x0]
+    for lr in lrs:
+        x = outward[-1]
+        outward.append((1 - lam * lr) * x + lr * c * x / np.linalg.norm(x, p))  # ||Delta|| = c
+        d = rng.standard_normal(5)
+        random.append((1 - lam * lr) * random[-1] - lr * c * rng.random() * d / np.linalg.norm(d, p))
+    outward_norms = np.array([np.linalg.norm(x, p) for x in outward])
+    random_norms = np.array([np.linalg.norm(x, p) for x in random])
+    assert envelope.shape == (61,)
+    # the outward updates grow the norm by exactly eta_t c: the recursion is the envelope itself
+    np.testing.assert_allclose(outward_norms, envelope, rtol=1e-12)
+    assert np.all(random_norms <= envelope * (1 + 1e-12)), np.max(random_norms / envelope)
+
+
+def test_ball_envelope_constant_lr_matches_the_schedule_form():
+    schedule = bounds.ball_envelope(np.full(40, 0.01), 3.0, 5.0)
+    constant = bounds.ball_envelope(0.01, 3.0, 5.0, steps=np.arange(41))
+    np.testing.assert_allclose(constant, schedule, rtol=1e-12)
+    np.testing.assert_allclose(bounds.ball_envelope(0.01, 3.0, 0.1, steps=np.arange(41)), 1 / 3.0)
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((0.1, 0.0, 1.0), {"steps": 3}, "weight_decay"),
+    ((0.6, 2.0, 1.0), {"steps": 3}, "weight_decay"),           # lambda * eta = 1.2 > 1
+    (([0.1, 0.6], 2.0, 1.0), {}, "weight_decay"),
+    (([0.1, -0.1], 2.0, 1.0), {}, "lr"),
+    ((0.1, 2.0, -1.0), {"steps": 3}, "x0_norm"),
+    ((0.1, 2.0, 1.0), {}, "steps is required"),
+    (([0.1], 2.0, 1.0), {"steps": 3}, "steps must be None"),
+    ((0.1, 2.0, 1.0), {"steps": 3, "update_bound": -1.0}, "update_bound"),
+])
+def test_ball_envelope_rejects_bad_arguments(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bounds.ball_envelope(*args, **kwargs)

@@ -1,6 +1,7 @@
-r"""How large can Adam's updates be?  Lemma 4.2 and Lemma 4.3 as functions of *your* sequences.
+r"""How large can Adam's updates be?  Lemmas 3.1, 4.2 and 4.3 as functions of *your* sequences.
 
-Three modules, one name space: :mod:`!implicit_bias.bounds.lemma_4_2` (Lemma 4.2, Corollary 4.2′,
+Four modules, one name space: :mod:`!implicit_bias.bounds.lemma_3_1` (the ball envelope of any
+bounded update), :mod:`!implicit_bias.bounds.lemma_4_2` (Lemma 4.2, Corollary 4.2′,
 the :math:`\epsilon` corollaries), :mod:`!implicit_bias.bounds.update_sizes` (update sizes, bias
 correction) and :mod:`!implicit_bias.bounds.lemma_4_3` (iterate bounds); import every name from
 ``implicit_bias.bounds``.
@@ -42,6 +43,10 @@ moment :math:`\tilde v_t=(\sqrt{v_t}+\epsilon)^2` qualifies too (Remark 4.2.C) a
 **Geometric gradients**: :func:`stationary_update_size`, the update :math:`D(r)` of gradients
 :math:`g_t\propto r^t` (also the limit of the Appendix B.3 counter-example).
 
+**Lemma 3.1**: any update with :math:`\|\Delta_t\|\le c` and :math:`\lambda\eta_t\le1` keeps
+:math:`\|x_t\|\le c/\lambda+\prod_{s\le t}(1-\lambda\eta_s)(\|x_0\|-c/\lambda)_+`
+(:func:`ball_envelope`).
+
 **Lemma 4.3**: for AdamW with constant :math:`\eta`, :math:`q=1-\lambda\eta`,
 :math:`|x_{t,i}-q^tx_{0,i}|\le\frac1\lambda\sqrt{(1-q^t)[1-q^t+\kappa\lambda\eta(S_t+\Pi_t\ln
 \frac{V_t}{v^{\min}_t})]}` (:func:`iterate_bound`), and its large-:math:`t` form
@@ -49,6 +54,7 @@ moment :math:`\tilde v_t=(\sqrt{v_t}+\epsilon)^2` qualifies too (Remark 4.2.C) a
 """
 
 from .._compat import deprecated_names
+from .lemma_3_1 import ball_envelope
 from .lemma_4_2 import (RatioSequence, adam_ratio_sequence, averaged_bound, constant_weights_bound,
                         eps_averaged_bound, eps_log_range, folded_moment, kappa, log_bound,
                         log_coefficients, log_range_bound, memory_term, naive_bound,
@@ -61,7 +67,7 @@ from .update_sizes import (bias_corrected_update_size, bias_correction_factor,
                            replay_gradients, stationary_update_size)
 
 __all__ = [
-    "RatioSequence", "adam_ratio_sequence", "ratio_sequence", "kappa", "pointwise_bound",
+    "ball_envelope", "RatioSequence", "adam_ratio_sequence", "ratio_sequence", "kappa", "pointwise_bound",
     "averaged_bound", "log_coefficients", "log_bound", "log_range_bound", "memory_term",
     "folded_moment", "nonincreasing_weights_excess", "nonincreasing_weights_bound", "constant_weights_bound",
     "naive_bound", "eps_log_range", "eps_averaged_bound", "stationary_update_size",

@@ -221,7 +221,7 @@ class ConstraintMonitor:
                                  f"from {before:g} to {s.lr:g} at step {self.step}; Theorem 1.1 "
                                  f"assumes a non-increasing learning rate (warm-ups are common: "
                                  f"the radius M/λ still holds, Lemma 4.3 is no longer used)"))
-            if s.lr * s.weight_decay > 1:
+            if validation.decay_flips_sign(s.lr, s.weight_decay):
                 messages.append(((s.label, "lr-wd"), f"{s.label}: λη = {s.lr * s.weight_decay:g} > 1 "
                                  f"at step {self.step}: the decay factor 1 - λη is negative and "
                                  f"Lemma 3.1 does not apply"))

@@ -109,8 +109,6 @@ BETA_COLORS = {(0.99, 0.99): "#d62728", (0.999, 0.999): "#8c1c13", (0.9, 0.95): 
                (0.9, 0.999): "#9467bd"}
 #: line style of the baselines per (beta1, beta2)
 BETA_STYLES = {(0.99, 0.99): "-", (0.9, 0.999): "--", (0.999, 0.999): ":", (0.9, 0.95): "-."}
-FAMILY_NAMES = {"adamw": "AdamW", "adam": "Adam (no decay)", "adam-l2": "Adam-ℓ2, mean loss",
-                "adam-l2-sum": "Adam-ℓ2, summed loss"}
 
 
 def betas_of(run: Run) -> tuple[float, float]:
@@ -119,8 +117,10 @@ def betas_of(run: Run) -> tuple[float, float]:
 
 def describe(run: Run) -> str:
     """``AdamW β=(0.99, 0.99)``-style legend text."""
+    from ..plotting import OPTIMIZER_LABELS
+
     b1, b2 = betas_of(run)
-    return f"{FAMILY_NAMES[run.family]} β=({b1:g}, {b2:g})"
+    return f"{OPTIMIZER_LABELS[run.family]} β=({b1:g}, {b2:g})"
 
 
 def pick(runs, family: str, betas, weight_decay: float | None = None, seed: int = 0) -> Run | None:
@@ -192,7 +192,7 @@ def plot_linf(runs, out_dir, zoom: int | None = None) -> list[Path]:
 
 def plot_family_axes(ax, runs, family: str, seed: int = 0) -> None:
     """λ‖x_t‖∞ of one family at every β (colour) and λ (solid 1, dashed 2), the cap λ‖x‖∞ = 1."""
-    from ..plotting import BOUND_STYLE, plain_log_ticks
+    from ..plotting import BOUND_STYLE, OPTIMIZER_LABELS, plain_log_ticks
 
     for r in runs:
         if r.family != family or r.config.seed != seed:
@@ -205,7 +205,7 @@ def plot_family_axes(ax, runs, family: str, seed: int = 0) -> None:
     ax.axhline(1.0, **BOUND_STYLE)
     ax.set_yscale("log")
     plain_log_ticks(ax)
-    ax.set_title(FAMILY_NAMES[family])
+    ax.set_title(OPTIMIZER_LABELS[family])
     ax.set_xlabel("step $t$")
     ax.set_ylabel(r"$\lambda\|x_t\|_\infty$" if family != "adam" else r"$\|x_t\|_\infty$")
 

@@ -37,6 +37,8 @@ import math
 import re
 from dataclasses import asdict, dataclass, replace
 
+from .. import validation
+
 __all__ = ["TrainConfig", "CONFIGS", "BETAS", "WEIGHT_DECAYS", "OPTIMIZERS", "DECOUPLED",
            "LOSS_REDUCTIONS", "VOCABULARIES",
            "RESUMABLE", "config_differences", "get_config", "sweep_configs"]
@@ -132,7 +134,7 @@ class TrainConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is invalid: must be a multiple of "
                              f"n_heads={self.n_heads}")
-        if self.optimizer in DECOUPLED and self.lr * self.weight_decay > 1.0:
+        if self.optimizer in DECOUPLED and validation.decay_flips_sign(self.lr, self.weight_decay):
             # AdamW (and Lion, Muon) multiplies x by 1 - λη each step: above 1 the factor is negative and the
             # iterates flip sign every step instead of decaying (Algorithm 1 needs λη <= 1)
             raise ValueError(f"lr * weight_decay = {self.lr:g} * {self.weight_decay:g} = "
