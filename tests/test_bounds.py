@@ -171,7 +171,7 @@ def test_log_coefficients_reproduce_the_double_sum():
     a, log_v = np.abs(rng.normal(size=steps)), rng.normal(size=steps)
     direct = sum(a[t] * sum(beta1 ** (k - 1) * (log_v[t] - log_v[t - k]) for k in range(1, t + 1))
                  for t in range(steps))
-    assert np.isclose(np.sum(bounds.log_coefficients(a, beta1) * log_v), direct, rtol=1e-12)
+    np.testing.assert_allclose(np.sum(bounds.log_coefficients(a, beta1) * log_v), direct, rtol=1e-12, atol=0)
 
 
 # ----------------------------------------------------------------------------- equality cases
@@ -179,17 +179,17 @@ def test_log_coefficients_reproduce_the_double_sum():
 def test_equality_equal_betas_constant_gradient_matched_state(beta):
     g = 3.0
     seq = bounds.adam_ratio_sequence(np.full(50, g), (beta, beta), m0=g, v0=g * g)
-    assert np.isclose(bounds.weighted_sum(seq), 50.0, rtol=1e-14)
-    assert np.isclose(bounds.log_bound(seq), 50.0, rtol=1e-14)
+    np.testing.assert_allclose(bounds.weighted_sum(seq), 50.0, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(bounds.log_bound(seq), 50.0, rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("beta2", [0.5, 0.9, 0.999])
 def test_equality_first_step_of_signless_adam(beta2):
     """beta1 = 0, T = 1, v0 = 0: Delta_1 = 1/sqrt(1-beta2) = sqrt(1+kappa), which is (a) and (4)."""
     seq = bounds.adam_ratio_sequence([2.0], (0.0, beta2))
-    assert np.isclose(seq.delta[0], np.sqrt(1 + bounds.kappa((0.0, beta2))), rtol=1e-14)
-    assert np.isclose(bounds.pointwise_bound(seq)[0], seq.delta[0] ** 2, rtol=1e-14)
-    assert np.isclose(bounds.log_bound(seq), seq.delta[0], rtol=1e-14)
+    np.testing.assert_allclose(seq.delta[0], np.sqrt(1 + bounds.kappa((0.0, beta2))), rtol=1e-14, atol=0)
+    np.testing.assert_allclose(bounds.pointwise_bound(seq)[0], seq.delta[0] ** 2, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(bounds.log_bound(seq), seq.delta[0], rtol=1e-14, atol=0)
 
 
 def test_log_term_is_asymptotically_sharp_for_slowly_growing_gradients():
@@ -205,7 +205,7 @@ def test_log_term_is_asymptotically_sharp_for_slowly_growing_gradients():
 def test_stationary_update_size_is_the_limit_of_geometric_updates():
     betas, r = (0.9, 0.999), np.exp(5e-3)
     seq = bounds.adam_ratio_sequence(r ** np.arange(4000) * 1e-8, betas)
-    assert np.isclose(seq.delta[-1], bounds.stationary_update_size(r, betas), rtol=1e-10)
+    np.testing.assert_allclose(seq.delta[-1], bounds.stationary_update_size(r, betas), rtol=1e-10, atol=0)
 
 
 def test_eps_bounds_are_log_versus_linear():
@@ -283,9 +283,9 @@ def test_lemma_4_3_equal_betas_keep_iterates_in_the_box(beta):
 
 
 def test_growth_constant_and_asymptotic_form():
-    assert np.isclose(bounds.growth_constant((0.9, 0.95), 1e-3, 1.0), 1.0 * 1e-3 / (1 - 0.9 - 1e-3))
+    np.testing.assert_allclose(bounds.growth_constant((0.9, 0.95), 1e-3, 1.0), 1.0 * 1e-3 / (1 - 0.9 - 1e-3), rtol=1e-12, atol=0)
     assert bounds.growth_constant((0.99, 0.99), 1e-3, 2.0) == 0.0
-    assert np.isclose(bounds.asymptotic_iterate_bound((0.99, 0.99), 1e-3, 2.0, 10.0), 0.5)
+    np.testing.assert_allclose(bounds.asymptotic_iterate_bound((0.99, 0.99), 1e-3, 2.0, 10.0), 0.5, rtol=1e-12, atol=0)
 
 
 # ----------------------------------------------------------------------------- largest single update

@@ -73,7 +73,7 @@ def test_setup_seeds_torch():
         chapter.setup(5, torch=True)
         first = torch.rand(3)
         torch.manual_seed(5)
-        assert torch.equal(first, torch.rand(3))
+        torch.testing.assert_close(first, torch.rand(3), rtol=0, atol=0)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)

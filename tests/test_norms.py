@@ -264,11 +264,11 @@ def test_polar_factor_svd_identities(g):
     """P = U V^T is a partial isometry (P P^T P = P), G^T P = V S V^T is symmetric positive
     semi-definite, and P (V S V^T) = G: the polar decomposition."""
     p = polar_factor(g)
-    assert np.allclose(p @ p.T @ p, p, atol=1e-9)
+    np.testing.assert_allclose(p @ p.T @ p, p, atol=1e-9, rtol=0)
     sym = g.T @ p
-    assert np.allclose(sym, sym.T, atol=1e-9 * max(1.0, np.abs(g).max()))
+    np.testing.assert_allclose(sym, sym.T, atol=1e-9 * max(1.0, np.abs(g).max()), rtol=0)
     assert np.linalg.eigvalsh(0.5 * (sym + sym.T)).min() >= -1e-9 * max(1.0, np.abs(g).max())
-    assert np.allclose(p @ sym, g, atol=1e-9 * max(1.0, np.abs(g).max()))  # G = (UV^T)(V S V^T)
+    np.testing.assert_allclose(p @ sym, g, atol=1e-9 * max(1.0, np.abs(g).max()), rtol=0)  # G = (UV^T)(V S V^T)
 
 
 def test_polar_factor_rank_deficient_tie_rule():
@@ -277,7 +277,7 @@ def test_polar_factor_rank_deficient_tie_rule():
     rng = np.random.default_rng(0)
     g = low_rank(rng, 5, 4, 2)
     s = np.linalg.svd(polar_factor(g), compute_uv=False)
-    assert np.allclose(s, [1, 1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(s, [1, 1, 0, 0], atol=1e-12, rtol=0)
     assert not get_norm("spectral").steepest_direction(np.zeros((3, 2))).any()
 
 
@@ -289,8 +289,7 @@ def test_spectral_lmo_and_nsd_wd_accept_matrices():
     s = spec.lmo(g, 2.0)
     assert spec.value(s) == pytest.approx(2.0) and np.sum(g * s) == pytest.approx(-2 * spec.dual(g))
     # Theorem 3.2 in the spectral norm: NSD-WD step = FW step with gamma = lr * wd, r = 1/wd
-    assert np.allclose(nsd_wd_step(x, g, 0.1, 2.0, "spectral"),
-                       frank_wolfe_step(x, g, 0.2, 0.5, "spectral"), atol=1e-14)
+    np.testing.assert_allclose(nsd_wd_step(x, g, 0.1, 2.0, "spectral"), frank_wolfe_step(x, g, 0.2, 0.5, "spectral"), atol=1e-14, rtol=0)
 
 
 @pytest.mark.parametrize("name", ["spectral", "nuclear", "frobenius"])

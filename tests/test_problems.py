@@ -26,7 +26,7 @@ def test_gradient_matches_finite_differences(index):
     eps = 1e-6
     numeric = np.array([(problem.loss(x + eps * e) - problem.loss(x - eps * e)) / (2 * eps)
                         for e in np.eye(problem.dim)])
-    assert np.allclose(problem.grad(x), numeric, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(problem.grad(x), numeric, rtol=1e-6, atol=1e-8)
 
 
 def test_quadratic_constants_closed_forms():
@@ -122,6 +122,6 @@ def test_loss_curves_match_the_package_runners():
                                                   loss_fn=p.loss).losses,
         }
         for method, losses in ref.items():
-            assert np.allclose(curves[method], losses, rtol=1e-11, atol=1e-15), method
+            np.testing.assert_allclose(curves[method], losses, rtol=1e-11, atol=1e-15, err_msg=str(method))
     with pytest.raises(ValueError, match="method"):
         steepest.loss_curves(p, x0, 5, methods=("adam",))

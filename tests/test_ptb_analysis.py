@@ -20,13 +20,12 @@ def test_bound_matches_the_package_lemma_4_3(betas, lr, wd):
     package = bounds.iterate_bound(v_tilde, betas, lr, wd)[-1, 0]
     log_ratio = float(np.log(v_tilde.max() / v_tilde.min()))
     ours = float(bounds.iterate_bound_from_log_range(betas, lr, wd, 300, log_ratio))
-    assert math.isclose(ours, package, rel_tol=1e-9)
+    np.testing.assert_allclose(ours, package, rtol=1e-9, atol=0)
 
 
 def test_equal_betas_bound_is_the_decay_envelope():
     q = 1 - 2.0 * 1e-2
-    assert math.isclose(float(bounds.iterate_bound_from_log_range((0.9, 0.9), 1e-2, 2.0, 50, 7.0, 1.0)),
-                        q ** 50 + (1 - q ** 50) / 2.0, rel_tol=1e-12)
+    np.testing.assert_allclose(float(bounds.iterate_bound_from_log_range((0.9, 0.9), 1e-2, 2.0, 50, 7.0, 1.0)), q ** 50 + (1 - q ** 50) / 2.0, rtol=1e-12, atol=0)
 
 
 def test_paper_scale_is_about_14_tflop_per_step():

@@ -39,9 +39,9 @@ def test_chunked_loss_matches_cross_entropy():
     grads = torch.autograd.grad(3.0 * ours, (h, w, b))
     ref = F.cross_entropy(F.linear(h, w, b), y, reduction="sum")
     ref_grads = torch.autograd.grad(3.0 * ref, (h, w, b))
-    assert torch.allclose(ours, ref, rtol=1e-6)
+    torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-8)
     for g, r in zip(grads, ref_grads):
-        assert torch.allclose(g, r, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("optimizer,reduction", [("adamw", "mean"), ("adam-l2", "sum")])
@@ -61,12 +61,12 @@ def test_one_step_is_the_hand_accumulated_full_batch_step(corpus, tiny_config, t
         weight_decay=config.weight_decay).step()
     for (name, p), q in zip(model.named_parameters(), trainer.params):
         scale = p.grad.abs().max()
-        assert torch.allclose(q.grad, p.grad, rtol=0, atol=1e-5 * scale), name
+        torch.testing.assert_close(q.grad, p.grad, rtol=0, atol=1e-5 * scale, msg=str(name))
         # Adam's first step is lr*(1-b1)/sqrt(1-b2)*sign(g): where g is round-off (the key
         # projection's bias has an exactly zero gradient, softmax being shift-invariant) the
         # sign is arbitrary, so compare the step where the gradient is resolved
         resolved = p.grad.abs() > 1e-3 * scale
-        assert torch.allclose(p[resolved], q[resolved], rtol=0, atol=1e-6), name
+        torch.testing.assert_close(p[resolved], q[resolved], rtol=0, atol=1e-6, msg=str(name))
     first = read_metrics(tmp_path / "metrics.csv")
     mean_loss = loss.item() / (trainer.inputs.numel() if reduction == "sum" else 1)
     assert abs(first["loss"][1] - mean_loss) < 1e-5
@@ -193,7 +193,7 @@ def test_two_gloo_processes_take_the_single_process_step(corpus, tiny_config, tm
     one, two = read_metrics(tmp_path / "one" / "metrics.csv"), read_metrics(tmp_path / "two" / "metrics.csv")
     for key in ("linf", "l2", "loss"):
         a, b = one[key][1:], two[key][1:]
-        assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-5, atol=1e-7), key
+        torch.testing.assert_close(torch.tensor(a), torch.tensor(b), rtol=1e-5, atol=1e-7, msg=str(key))
     assert list(one["linf_tensor"]) == list(two["linf_tensor"])
 
 

@@ -19,7 +19,7 @@ def test_linf_minimiser_of_separable_quadratic_is_a_clip(seed, radius):
     problem = problems.SeparableQuadratic(target, curvatures=rng.uniform(0.1, 2.0, size=d))
     sol = reference.constrained_minimum(problem, radius, "linf")
     clip = np.clip(target, -radius, radius)
-    assert np.allclose(sol.x, clip, atol=TOL_SOLVER)
+    np.testing.assert_allclose(sol.x, clip, atol=TOL_SOLVER, rtol=0)
     assert sol.loss == pytest.approx(problem.loss(clip), abs=TOL_SOLVER)
     assert sol.status == "optimal" and sol.constraint_violation <= TOL_SOLVER
     # the certificate brackets the true minimum: lower_bound <= L(clip) <= loss
@@ -30,7 +30,7 @@ def test_linf_minimiser_of_separable_quadratic_is_a_clip(seed, radius):
 def test_l2_minimiser_of_isotropic_quadratic_is_a_projection():
     c = np.array([3.0, 4.0, 0.0])
     sol = reference.constrained_minimum(problems.ConvexQuadratic(np.eye(3), c), 1.0, "l2")
-    assert np.allclose(sol.x, c / 5.0, atol=TOL_SOLVER)
+    np.testing.assert_allclose(sol.x, c / 5.0, atol=TOL_SOLVER, rtol=0)
 
 
 def test_l1_minimiser_of_isotropic_quadratic_is_soft_thresholding():
@@ -38,7 +38,7 @@ def test_l1_minimiser_of_isotropic_quadratic_is_soft_thresholding():
     c = np.array([2.0, -1.0, 0.2])
     sol = reference.constrained_minimum(problems.ConvexQuadratic(np.eye(3), c), 1.5, "l1")
     tau = 0.75  # (2 - tau) + (1 - tau) = 1.5
-    assert np.allclose(sol.x, np.sign(c) * np.maximum(np.abs(c) - tau, 0.0), atol=TOL_SOLVER)
+    np.testing.assert_allclose(sol.x, np.sign(c) * np.maximum(np.abs(c) - tau, 0.0), atol=TOL_SOLVER, rtol=0)
 
 
 @pytest.mark.parametrize("name", ["l1", "l2", "linf"])
