@@ -184,7 +184,7 @@ def _require_separable(gamma: float, rows: np.ndarray, w: np.ndarray, name: str)
     scale = float(np.abs(rows).max())
     if gamma > _SEPARABILITY_TOL * max(scale, 1.0):
         return
-    worst = np.flatnonzero(rows @ w.ravel() <= gamma + 1e-9 * max(scale, 1.0))[:5]
+    worst = np.flatnonzero(rows @ w.ravel() <= gamma + _SEPARABILITY_TOL * max(scale, 1.0))[:5]
     raise ValueError(f"data (X, {name}) are not linearly separable: the maximum margin over the "
                      f"unit ball is {gamma:.3g} <= 0 (attained by constraint row(s) "
                      f"{worst.tolist()})")
