@@ -46,6 +46,7 @@ html: $(STAMP)
 pdf: $(STAMP)
 	bash scripts/install_system_deps.sh tex
 	$(JB) --builder pdflatex .
+	$(BIN)/python scripts/check_latex_log.py _build/latex/book.log
 	mkdir -p _build/html
 	cp _build/latex/book.pdf $(SITE_PDF)
 	@echo "PDF built: _build/latex/book.pdf (linked from the site as $(SITE_PDF))"

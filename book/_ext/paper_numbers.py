@@ -60,6 +60,18 @@ def _depart_unenumerable_node(self, node):
     self.body.append("</div>")
 
 
+def _visit_unenumerable_latex(self, node):
+    """sphinx-proof's LaTeX visitor, labelled with the document Sphinx is writing.
+
+    sphinx-proof finds the document by matching the page title against a section's names, which
+    fails for a title with a typographic apostrophe or a question mark ("How big can Adam's
+    updates be?") and writes ``\\label{None:lem-4-2}``: every PDF link to that block is then dead.
+    ``hypertarget`` is the LaTeX writer's own label, the one its ``\\hyperref`` links point to.
+    """
+    self.body.append(self.hypertarget(node.attributes["label"], anchor=True))
+    self.body.append(proof_nodes.latex_admonition_start)
+
+
 class PaperNumberedProofDomain(proof_domain.ProofDomain):
     """sphinx-proof's ``prf`` domain whose references show the paper's number or the block's name.
 
@@ -131,7 +143,7 @@ def setup(app):
     app.setup_extension("sphinx_proof")
     app.add_node(proof_nodes.unenumerable_node, override=True,
                  html=(proof_nodes.visit_unenumerable_node, _depart_unenumerable_node),
-                 latex=(proof_nodes.visit_unenumerable_node, proof_nodes.depart_unenumerable_node))
+                 latex=(_visit_unenumerable_latex, proof_nodes.depart_unenumerable_node))
     app.add_domain(PaperNumberedProofDomain, override=True)
     # After Sphinx assigns figure/equation numbers (its own env-get-updated handler, priority 500).
     app.connect("env-get-updated", _paper_equation_numbers, priority=900)

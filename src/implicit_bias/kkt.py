@@ -206,7 +206,7 @@ def kkt_residual_path(xs, grad_fn, weight_decay: float, norm, grad_scale: float 
     r""":func:`kkt_residual` at every iterate of a run: ``out[t]`` is :math:`r(x_t)`.
 
     Args:
-        xs: iterates, shape ``(T + 1, d)`` (e.g. ``Trajectory.xs`` or ``AdamHistory.xs``).
+        xs: iterates, shape ``(T + 1, d)`` (e.g. ``steepest.History.xs`` or ``adamw.History.xs``).
         grad_fn: :math:`x \mapsto \nabla L(x)`.
         weight_decay, norm, grad_scale: as in :func:`kkt_residual`.
 
