@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "norms", "steepest", "optim", "report", "plotting", "problems", "reference", "kkt",
     "bounds", "adamw", "ptb", "nonconvex", "counterexample", "validation", "history", "muon",
-    "monitor", "margins", "chapter",
+    "monitor", "margins", "separable", "chapter",
 }
 
 
