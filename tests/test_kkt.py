@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
+from implicit_bias import kkt, steepest
 from implicit_bias.kkt import frank_wolfe_gap, kkt_residual, linf_kkt_diagnostic
 from implicit_bias.norms import get_norm
 
@@ -149,3 +150,64 @@ def test_grad_scale_makes_residual_continuous_at_zero_gradient():
     tiny = np.array([1e-12, 3e-12])
     assert kkt_residual(x, tiny, 1.0, "l2") > 0.5            # scale-free: direction only
     assert kkt_residual(x, tiny, 1.0, "l2", grad_scale=1.0) < 1e-11
+
+
+# ---------------------------------------------------------------- the Frank--Wolfe rate
+
+def _indefinite(seed, dim=6):
+    from implicit_bias.nonconvex import IndefiniteQuadratic
+
+    return IndefiniteQuadratic.random(dim, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2", "linf"])
+def test_indefinite_quadratic_smoothness_is_the_exact_lipschitz_constant(norm):
+    from implicit_bias.norms import get_norm
+
+    q = _indefinite(0)
+    n, h = get_norm(norm), q.smoothness(norm)
+    rng = np.random.default_rng(1)
+    ratios = []
+    for _ in range(2000):
+        x, y = rng.normal(size=(2, q.dim))
+        ratios.append(n.dual(q.grad(x) - q.grad(y)) / n.value(x - y))
+    assert max(ratios) <= h * (1 + 1e-12)
+    # attained: at the maximising vertex u of the unit ball, ||A u||_* = H exactly
+    from implicit_bias.problems import sign_vectors
+
+    vertices = {"l1": np.eye(q.dim), "l2": np.linalg.eigh(q.hessian)[1].T,
+                "linf": sign_vectors(q.dim)}[norm]
+    np.testing.assert_allclose(max(n.dual(q.hessian @ u) / n.value(u) for u in vertices), h, rtol=1e-12)
+
+
+def test_indefinite_quadratic_is_not_convex_and_rejects_bad_input():
+    from implicit_bias.nonconvex import IndefiniteQuadratic
+
+    eigenvalues = np.linalg.eigvalsh(_indefinite(0).hessian)
+    assert eigenvalues[0] < 0 < eigenvalues[-1]
+    with pytest.raises(ValueError, match="symmetric"):
+        IndefiniteQuadratic(np.array([[0.0, 1.0], [0.0, 0.0]]), np.zeros(2))
+    with pytest.raises(ValueError, match="'l1', 'l2' or 'linf'"):
+        _indefinite(0).smoothness("l3")
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2", "linf"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_frank_wolfe_min_gap_is_within_the_rate(norm, seed):
+    q, lam = _indefinite(seed), 1.0
+    x0 = np.zeros(q.dim)
+    g0 = kkt.frank_wolfe_gap(x0, q.grad(x0), lam, norm)
+    for steps in (1, 10, 100, 1000):
+        run = steepest.run_frank_wolfe(q.grad, x0, np.full(steps, 1 / np.sqrt(steps + 1)),
+                                       radius=1 / lam, norm=norm)
+        min_gap = min(kkt.frank_wolfe_gap(x, q.grad(x), lam, norm) for x in run.xs[:-1])
+        assert 0 <= min_gap <= kkt.frank_wolfe_gap_bound(g0, q.smoothness(norm), lam, steps)
+
+
+def test_frank_wolfe_gap_bound_rejects_bad_input():
+    with pytest.raises(ValueError, match="smoothness"):
+        kkt.frank_wolfe_gap_bound(1.0, -1.0, 1.0, 3)
+    with pytest.raises(ValueError, match="weight_decay"):
+        kkt.frank_wolfe_gap_bound(1.0, 1.0, 0.0, 3)
+    with pytest.raises(ValueError, match="steps"):
+        kkt.frank_wolfe_gap_bound(1.0, 1.0, 1.0, -1)

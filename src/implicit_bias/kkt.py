@@ -58,7 +58,8 @@ import numpy as np
 from . import validation
 from .norms import get_norm
 
-__all__ = ["kkt_residual", "frank_wolfe_gap", "LinfKKTDiagnostic", "linf_kkt_diagnostic",
+__all__ = ["kkt_residual", "frank_wolfe_gap", "frank_wolfe_gap_bound", "LinfKKTDiagnostic",
+           "linf_kkt_diagnostic",
            "kkt_residual_path", "averaged_direction"]
 
 
@@ -141,6 +142,27 @@ def frank_wolfe_gap(x, grad, weight_decay: float, norm) -> float:
     weight_decay = _check_weight_decay(weight_decay)
     x, grad = validation.point_and_gradient(x, grad)
     return float(np.vdot(grad, x) + get_norm(norm).dual(grad) / weight_decay)
+
+
+def frank_wolfe_gap_bound(initial_gap: float, smoothness: float, weight_decay: float,
+                          steps: int) -> float:
+    r"""The non-asymptotic rate of Frank--Wolfe with the constant step :math:`\gamma=1/\sqrt{T+1}`
+    on the ball of radius :math:`r=1/\lambda` (book chapter ``ch-kkt``, our form of
+    Lacoste-Julien's 2016 theorem):
+
+    .. math::  \min_{0\le t\le T} G(x_t) \le \frac{G(x_0) + H D^2}{\sqrt{T+1}},\qquad D = 2r,
+
+    for an :math:`L` with :math:`H`-Lipschitz gradient on the ball (w.r.t. the norm and its dual,
+    convex or not), :math:`x_0` in the ball and :math:`G` the gap of :func:`frank_wolfe_gap`.
+    By Theorem 3.2 it is also the rate of NSD-WD with :math:`\eta=\gamma/\lambda`.
+
+    >>> frank_wolfe_gap_bound(1.0, 2.0, 1.0, 3)  # (1 + 2 * 2**2) / 2
+    4.5
+    """
+    g0 = validation.nonneg_finite("initial_gap", initial_gap)
+    h = validation.nonneg_finite("smoothness", smoothness)
+    diameter = 2.0 / _check_weight_decay(weight_decay)
+    return (g0 + h * diameter ** 2) / float(np.sqrt(validation.nonneg_int("steps", steps) + 1))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ and only the KKT conditions of Lemma 3.8 can be checked.
 * :class:`Rosenbrock`: :math:`L(x)=\sum_{i<d} b\,(x_{i+1}-x_i^2)^2 + (a-x_i)^2`, minimiser
   :math:`(a,\dots,a)`; with :math:`1/\lambda < a` it lies outside every ball and the constraint is
   active.
+* :class:`IndefiniteQuadratic`: :math:`L(x)=\tfrac12x^\top Ax+b^\top x` with a symmetric
+  :math:`A` of both signs, the non-convex loss whose smoothness is known exactly in
+  :math:`\ell_1`, :math:`\ell_2`, :math:`\ell_\infty` (for the Frank--Wolfe rate of ``ch-kkt``).
 * :class:`TwoLayerNet`: the mean squared error of :math:`z \mapsto u^\top\tanh(Wz)` on fixed data,
   :math:`L(W,u)=\frac1{2n}\sum_j (u^\top\tanh(Wz_j)-y_j)^2`, with targets from a larger "teacher"
   network so that small weights cannot fit them.
@@ -31,7 +34,11 @@ import numpy as np
 
 from . import validation
 
-__all__ = ["Rosenbrock", "TwoLayerNet", "check_gradient"]
+__all__ = ["Rosenbrock", "IndefiniteQuadratic", "TwoLayerNet", "check_gradient"]
+
+#: Largest dimension for which the l_inf smoothness of :class:`IndefiniteQuadratic` is computed
+#: by enumerating the 2^(d-1) sign vectors.
+MAX_ENUMERATION_DIM = 16
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,75 @@ class TwoLayerNet:
         grad_u = hidden.T @ residual / n
         grad_w = ((residual[:, None] * u[None, :]) * (1.0 - hidden**2)).T @ self.inputs / n
         return np.concatenate([grad_w.ravel(), grad_u])
+
+
+@dataclass(frozen=True)
+class IndefiniteQuadratic:
+    r""":math:`L(x)=\tfrac12x^\top Ax+b^\top x` with :math:`A` symmetric, of any signature.
+
+    :math:`\nabla L(x)=Ax+b` and :math:`\nabla^2L=A`, so the smoothness w.r.t. a norm is exactly
+    the operator norm :math:`H=\max_{\|u\|\le1}\|Au\|_*` (:meth:`smoothness`):
+
+    * ``l2``: :math:`\max_i|\lambda_i(A)|`;
+    * ``l1`` (dual :math:`\ell_\infty`; the maximum of a convex function of :math:`u` over the
+      cross-polytope sits at a vertex :math:`\pm e_j`): :math:`\max_{ij}|A_{ij}|`;
+    * ``linf`` (dual :math:`\ell_1`; vertices of the cube): :math:`\max_{u\in\{\pm1\}^d}
+      \|Au\|_1`, by enumeration, for :math:`d\le16` (``MAX_ENUMERATION_DIM``).
+
+    >>> q = IndefiniteQuadratic(np.array([[1.0, 0.0], [0.0, -2.0]]), np.zeros(2))
+    >>> q.loss(np.array([1.0, 1.0])), [q.smoothness(n) for n in ("l1", "l2", "linf")]
+    (-0.5, [2.0, 2.0, 3.0])
+    """
+
+    hessian: np.ndarray
+    linear: np.ndarray
+
+    def __post_init__(self) -> None:
+        a = validation.finite_array("hessian", self.hessian, ndim=2)
+        b = validation.finite_array("linear", self.linear, ndim=1)
+        if a.shape != (b.size, b.size) or not np.array_equal(a, a.T):
+            raise ValueError(f"hessian must be a symmetric d x d matrix and linear a d-vector, "
+                             f"got shapes {a.shape} and {b.shape}")
+        object.__setattr__(self, "hessian", a)
+        object.__setattr__(self, "linear", b)
+
+    @classmethod
+    def random(cls, dim: int, rng: np.random.Generator) -> "IndefiniteQuadratic":
+        """A symmetric Gaussian :math:`A=(G+G^\top)/2` (eigenvalues of both signs with
+        overwhelming probability) and a Gaussian :math:`b`."""
+        dim = validation.positive_int("dim", dim)
+        g = rng.normal(size=(dim, dim))
+        return cls((g + g.T) / 2, rng.normal(size=dim))
+
+    @property
+    def dim(self) -> int:
+        return self.linear.size
+
+    def loss(self, x) -> float:
+        x = validation.vector("x", x, self.dim)
+        return float(0.5 * x @ self.hessian @ x + self.linear @ x)
+
+    def grad(self, x) -> np.ndarray:
+        return self.hessian @ validation.vector("x", x, self.dim) + self.linear
+
+    def smoothness(self, norm) -> float:
+        """The exact smoothness constant w.r.t. ``"l1"``, ``"l2"`` or ``"linf"`` (see above)."""
+        from .norms import get_norm
+
+        p = get_norm(norm).p
+        a = self.hessian
+        if p == 2.0:
+            return float(np.max(np.abs(np.linalg.eigvalsh(a))))
+        if p == 1.0:
+            return float(np.max(np.abs(a)))
+        if p != np.inf:
+            raise ValueError(f"norm must be 'l1', 'l2' or 'linf', got norm={norm!r}")
+        if self.dim > MAX_ENUMERATION_DIM:
+            raise ValueError(f"the l_inf smoothness enumerates 2^(d-1) sign vectors, d <= "
+                             f"{MAX_ENUMERATION_DIM}; got d = {self.dim}")
+        from .problems import sign_vectors
+
+        return float(np.max(np.abs(sign_vectors(self.dim) @ a).sum(axis=1)))
 
 
 def check_gradient(loss_fn, grad_fn, x, step: float = 1e-6) -> float:
