@@ -114,3 +114,39 @@ def test_construction_b_beyond_its_proof():
                     weight_decay=1.0)
     np.testing.assert_array_equal(run.xs[:, 0], ex.xs)
     assert ex.limit > 1.0, ex.limit
+
+
+# ---------------------------------------------------------------- Section 6: not a Lion-K
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, 0.9, 0.999])
+def test_same_momentum_streams_share_the_momentum_and_the_next_gradient(beta):
+    from implicit_bias.adamw import adam_moments
+
+    a, b = counterexample.same_momentum_streams(beta, grads=(0.7, -1.1, 0.4), shift=0.9)
+    m_a = adam_moments(a[:2, None], (beta, beta))[0]
+    m_b = adam_moments(b[:2, None], (beta, beta))[0]
+    np.testing.assert_allclose(m_a[-1], m_b[-1], rtol=0, atol=1e-15)
+    assert a[2] == b[2] and not np.array_equal(a, b)
+
+
+def test_start_to_meet_puts_adamw_at_the_same_second_iterate():
+    from implicit_bias import adamw
+    from implicit_bias.bounds import replay_gradients
+
+    def run(x0, grads):
+        return adamw.run_adamw(replay_gradients(grads[:, None]), np.array([x0]), np.full(3, 0.2),
+                               betas=(0.9, 0.99), weight_decay=2.0).xs[:, 0]
+
+    streams = counterexample.same_momentum_streams(0.9)
+    x0 = counterexample.start_to_meet(run, streams, 1 - 0.2 * 2.0)
+    xa, xb = (run(x, g) for x, g in zip(x0, streams))
+    np.testing.assert_allclose(xa[2], xb[2], rtol=0, atol=1e-15)
+    assert abs(xa[3] - xb[3]) > 1e-3  # AdamW's v tells the streams apart
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(momentum=1.0), "momentum"),
+                                           (dict(momentum=0.5, shift=0.0), "shift"),
+                                           (dict(momentum=0.5, grads=(1.0, 2.0)), "three")])
+def test_same_momentum_streams_rejects_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        counterexample.same_momentum_streams(**kwargs)

@@ -51,7 +51,8 @@ from .adamw import adam_moments
 from .bounds import stationary_update_size
 
 __all__ = ["ratio_threshold", "PlateauLoss", "Counterexample", "build_counterexample",
-           "MatchedMoments", "matched_moment_construction"]
+           "MatchedMoments", "matched_moment_construction", "same_momentum_streams",
+           "start_to_meet"]
 
 
 def ratio_threshold(betas) -> float:
@@ -226,3 +227,44 @@ def matched_moment_construction(betas, lr: float, weight_decay: float,
     m0 = (1 - beta1) * q / (q - beta1) * g0
     v0 = (1 - beta2) * q * q / (q * q - beta2) * g0 * g0
     return MatchedMoments(center=center, m0=m0, v0=v0, x0=x0, decay=q, update_size=size)
+
+
+# ----------------------------------------------------------------------------- Section 6
+
+def same_momentum_streams(momentum: float, grads=(1.0, 0.2, 0.5), shift: float = 0.8) -> np.ndarray:
+    r"""Section 6 (AdamW is not a Lion-K): two gradient streams of three steps,
+
+    .. math::  A = (g_1,\ g_2,\ g_3),\qquad B = (g_1+\delta,\ g_2-\beta\delta,\ g_3),
+
+    whose momenta :math:`m_2=\beta(1-\beta)g_1+(1-\beta)g_2` (from :math:`m_0=0`, coefficient
+    :math:`\beta` = ``momentum``, the convention :math:`m_t=\beta m_{t-1}+(1-\beta)g_t` of Lion's
+    and Adam's first moment) are equal and whose third gradients are equal, while their squares,
+    hence Adam's :math:`v_2`, differ for :math:`\delta\ne0`. Returns an array of shape
+    ``(2, 3)`` (streams A and B), for :func:`implicit_bias.bounds.replay_gradients`.
+
+    >>> a, b = same_momentum_streams(0.5, grads=(1.0, 0.0, 1.0), shift=2.0)
+    >>> b.tolist(), bool(0.5 * 0.5 * a[0] + 0.5 * a[1] == 0.5 * 0.5 * b[0] + 0.5 * b[1])
+    ([3.0, -1.0, 1.0], True)
+    """
+    beta = validation.unit_interval("momentum", momentum)
+    g = validation.finite_array("grads", grads, ndim=1)
+    if g.shape != (3,):
+        raise ValueError(f"grads must be three gradients (g1, g2, g3), got shape {g.shape}")
+    delta = validation.finite("shift", shift)
+    if delta == 0.0:
+        raise ValueError("shift must be nonzero: shift = 0 gives two identical streams")
+    return np.array([g, g + np.array([delta, -beta * delta, 0.0])])
+
+
+def start_to_meet(run, streams: np.ndarray, decay: float) -> np.ndarray:
+    r"""Starting points :math:`(x_0^A, x_0^B)` from which a method with decoupled decay and a
+    gradient-only update reaches the same :math:`x_2` on both ``streams``.
+
+    ``run(x0, grads)`` returns the iterates :math:`x_0, x_1, \dots` of the method fed ``grads``
+    (its update must not depend on :math:`x`: AdamW and Lion fed a replayed stream). Then
+    :math:`x_2 = q^2x_0 + c` with :math:`q=1-\lambda\eta` = ``decay`` and :math:`c` the same
+    for every :math:`x_0`, so :math:`x_0^A=0`, :math:`x_0^B=(x_2^A(0)-x_2^B(0))/q^2`.
+    """
+    q = validation.positive_finite("decay", decay)
+    x2 = [float(np.asarray(run(0.0, grads))[2]) for grads in streams]
+    return np.array([0.0, (x2[0] - x2[1]) / q ** 2])
