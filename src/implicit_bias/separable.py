@@ -40,8 +40,9 @@ def separable_binary(n_samples: int, dim: int, rng: np.random.Generator,
                      gap: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     r"""Gaussian points labelled by a random teacher :math:`u`, keeping only those with
     :math:`|\langle u,x\rangle|\ge` ``gap`` times the score's standard deviation: separable by
-    :math:`u` with a positive margin.  Returns ``(X, y)`` with about ``n_samples`` (1 - P(|z| <
-    gap)) rows, ``y`` in :math:`\{\pm1\}` as floats; both classes are present."""
+    :math:`u` with a positive margin.  Returns ``(X, y)`` with about ``n_samples`` times
+    :math:`P(|z|\ge\text{gap})`, :math:`z\sim\mathcal N(0,1)`, rows, ``y`` in
+    :math:`\{\pm1\}` as floats; both classes are present."""
     n_samples = validation.positive_int("n_samples", n_samples)
     dim = validation.positive_int("dim", dim)
     gap = validation.nonneg_finite("gap", gap)
