@@ -125,3 +125,39 @@ def test_loss_curves_match_the_package_runners():
             np.testing.assert_allclose(curves[method], losses, rtol=1e-11, atol=1e-15, err_msg=str(method))
     with pytest.raises(ValueError, match="method"):
         steepest.loss_curves(p, x0, 5, methods=("adam",))
+
+
+def test_haar_rotation_is_orthogonal_and_seeded():
+    from implicit_bias.problems import haar_rotation
+
+    R = haar_rotation(5, np.random.default_rng(0))
+    np.testing.assert_allclose(R @ R.T, np.eye(5), atol=1e-14)
+    np.testing.assert_array_equal(R, haar_rotation(5, np.random.default_rng(0)))
+
+
+def test_rotated_quadratic_is_the_same_loss_and_gradient_descent_is_equivariant():
+    from implicit_bias import steepest
+    from implicit_bias.problems import ConvexQuadratic, haar_rotation
+
+    rng = np.random.default_rng(1)
+    quad = ConvexQuadratic.random(6, rng)
+    R = haar_rotation(6, rng)
+    rot = quad.rotated(R)
+    x = rng.normal(size=6)
+    np.testing.assert_allclose(rot.loss(R @ x), quad.loss(x), rtol=1e-12)
+    np.testing.assert_allclose(rot.grad(R @ x), R @ quad.grad(x), atol=1e-13)
+    np.testing.assert_allclose(rot.smoothness("l2"), quad.smoothness("l2"), rtol=1e-12)
+    lrs = np.full(50, 0.5)
+    gd = steepest.run_steepest_descent(quad.grad, x, lrs, norm="l2").xs
+    gd_rot = steepest.run_steepest_descent(rot.grad, R @ x, lrs, norm="l2").xs
+    np.testing.assert_allclose(gd_rot, gd @ R.T, atol=1e-12)
+    sign = steepest.run_nsd_wd(quad.grad, x, lrs / 10, weight_decay=0.0, norm="linf").xs
+    sign_rot = steepest.run_nsd_wd(rot.grad, R @ x, lrs / 10, weight_decay=0.0, norm="linf").xs
+    assert np.abs(sign_rot - sign @ R.T).max() > 1e-3  # sign descent is not equivariant
+
+
+def test_rotated_rejects_a_non_orthogonal_matrix():
+    from implicit_bias.problems import ConvexQuadratic
+
+    with pytest.raises(ValueError, match="orthogonal"):
+        ConvexQuadratic(np.eye(2), np.zeros(2)).rotated(2 * np.eye(2))

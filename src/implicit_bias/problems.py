@@ -55,6 +55,7 @@ __all__ = [
     "psd_smoothness",
     "observed_smoothness",
     "sign_vectors",
+    "haar_rotation",
     "ConvexQuadratic",
     "LogisticRegression",
     "SeparableQuadratic",
@@ -78,6 +79,14 @@ def sign_vectors(d: int) -> np.ndarray:
     d = validation.positive_int("d", d)
     tails = np.array(list(itertools.product((-1.0, 1.0), repeat=d - 1))).reshape(2 ** (d - 1), d - 1)
     return np.hstack([np.ones((tails.shape[0], 1)), tails])
+
+
+def haar_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
+    """A random orthogonal ``dim x dim`` matrix, Haar-distributed (QR of a Gaussian matrix with the
+    signs of ``diag(R)`` folded in, which makes the distribution exactly uniform)."""
+    dim = validation.positive_int("dim", dim)
+    q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
+    return q * np.sign(np.diag(r))
 
 
 def psd_smoothness(matrix: np.ndarray, norm, max_enumeration_dim: int = MAX_ENUMERATION_DIM):
@@ -202,10 +211,27 @@ class ConvexQuadratic(_PsdCurvatureProblem):
             raise ValueError(f"condition must be finite and >= 1, got condition={condition!r}")
         dim = validation.positive_int("dim", dim)
         center_scale = validation.nonneg_finite("center_scale", center_scale)
-        q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
-        q = q * np.sign(np.diag(r))  # Haar measure on the orthogonal group
+        q = haar_rotation(dim, rng)
         w = np.exp(rng.uniform(-np.log(condition), 0.0, size=dim))
         return cls((q * w) @ q.T, center_scale * rng.normal(size=dim))
+
+    def rotated(self, rotation) -> "ConvexQuadratic":
+        r"""The same loss in the coordinates :math:`y=Rx` of an orthogonal :math:`R`:
+        :math:`\tilde L(y)=L(R^\top y)=\tfrac12(y-Rc)^\top RAR^\top(y-Rc)`.
+
+        Gradient descent is equivariant (:math:`\tilde y_t=Rx_t`); coordinate-wise methods (sign
+        descent, Adam) are not, and :math:`H_\infty` changes while :math:`H_2` does not.
+
+        >>> q = ConvexQuadratic(np.diag([1.0, 0.0]), np.array([1.0, 0.0]))
+        >>> r = q.rotated(np.array([[0.0, 1.0], [-1.0, 0.0]]))  # a quarter turn
+        >>> r.center.tolist(), r.hessian.tolist()
+        ([0.0, -1.0], [[0.0, 0.0], [0.0, 1.0]])
+        """
+        R = validation.finite_array("rotation", rotation, ndim=2)
+        if R.shape != (self.dim, self.dim) or not np.allclose(R @ R.T, np.eye(self.dim), atol=1e-12):
+            raise ValueError(f"rotation must be an orthogonal {self.dim} x {self.dim} matrix")
+        hessian = R @ self.hessian @ R.T
+        return ConvexQuadratic((hessian + hessian.T) / 2, R @ self.center)
 
     def loss(self, x) -> float:
         r""":math:`\tfrac12(x-c)^\top A(x-c)`."""
