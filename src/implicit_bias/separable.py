@@ -78,7 +78,10 @@ class SoftmaxRegression:
 
     .. math::
 
-        L(W)=\frac1n\sum_{i=1}^n\Big(\log\sum_{c}e^{(Wx_i)_c}-(Wx_i)_{y_i}\Big),\qquad
+        L(W)=\frac1n\sum_{i=1}^n\Big(\log\sum_{c}e^{(Wx_i)_c}-(Wx_i)_{y_i}\Big),
+
+    .. math::
+
         \nabla L(W)=\frac1n\big(\operatorname{softmax}(XW^\top)-Y\big)^\top X,
 
     with :math:`Y` the one-hot labels.  :math:`L` is convex, positive, and tends to 0 along every
