@@ -36,9 +36,6 @@ from . import validation
 
 __all__ = ["Rosenbrock", "IndefiniteQuadratic", "TwoLayerNet", "check_gradient"]
 
-#: Largest dimension for which the l_inf smoothness of :class:`IndefiniteQuadratic` is computed
-#: by enumerating the 2^(d-1) sign vectors.
-MAX_ENUMERATION_DIM = 16
 
 
 @dataclass(frozen=True)
@@ -148,7 +145,7 @@ class IndefiniteQuadratic:
     * ``l1`` (dual :math:`\ell_\infty`; the maximum of a convex function of :math:`u` over the
       cross-polytope sits at a vertex :math:`\pm e_j`): :math:`\max_{ij}|A_{ij}|`;
     * ``linf`` (dual :math:`\ell_1`; vertices of the cube): :math:`\max_{u\in\{\pm1\}^d}
-      \|Au\|_1`, by enumeration, for :math:`d\le16` (``MAX_ENUMERATION_DIM``).
+      \|Au\|_1`, by enumeration, for :math:`d\le16` (``problems.MAX_ENUMERATION_DIM``).
 
     >>> q = IndefiniteQuadratic(np.array([[1.0, 0.0], [0.0, -2.0]]), np.zeros(2))
     >>> q.loss(np.array([1.0, 1.0])), [q.smoothness(n) for n in ("l1", "l2", "linf")]
@@ -198,11 +195,11 @@ class IndefiniteQuadratic:
             return float(np.max(np.abs(a)))
         if p != np.inf:
             raise ValueError(f"norm must be 'l1', 'l2' or 'linf', got norm={norm!r}")
+        from .problems import MAX_ENUMERATION_DIM, sign_vectors
+
         if self.dim > MAX_ENUMERATION_DIM:
             raise ValueError(f"the l_inf smoothness enumerates 2^(d-1) sign vectors, d <= "
                              f"{MAX_ENUMERATION_DIM}; got d = {self.dim}")
-        from .problems import sign_vectors
-
         return float(np.max(np.abs(sign_vectors(self.dim) @ a).sum(axis=1)))
 
 

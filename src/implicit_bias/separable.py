@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 from . import validation
-from .margins import normalized_margin
+from .margins import _multiclass_data, normalized_margin
 
 __all__ = ["separable_binary", "separable_multiclass", "SoftmaxRegression", "margin_path",
            "box_margin_gap", "box_margin_max_decay"]
@@ -94,16 +94,9 @@ class SoftmaxRegression:
     """
 
     def __init__(self, features, labels, num_classes: int | None = None):
-        X = validation.finite_array("features", features, ndim=2)
-        raw = np.asarray(labels)
-        if raw.ndim != 1 or raw.shape[0] != X.shape[0] or raw.dtype.kind not in "iu":
-            raise ValueError(f"labels must be integers, one per row of features ({X.shape[0]}), "
-                             f"got dtype {raw.dtype} and shape {raw.shape}")
-        k = int(raw.max()) + 1 if num_classes is None else validation.positive_int(
-            "num_classes", num_classes)
-        if raw.min() < 0 or raw.max() >= k:
-            raise ValueError(f"labels must be in [0, {k}), got range [{raw.min()}, {raw.max()}]")
-        self.features, self.labels, self.num_classes = X, raw.astype(int), k
+        # the same checks (and messages) as the max-margin programs, which take the same data
+        X, labels, k = _multiclass_data(features, labels, num_classes)
+        self.features, self.labels, self.num_classes = X, labels, k
         self._one_hot = np.eye(k)[self.labels]
 
     @property
