@@ -88,3 +88,42 @@ def test_box_bound_values_and_bad_input():
         separable.box_margin_gap(0.0, 4)
     with pytest.raises(ValueError, match="max_margin"):
         separable.box_margin_max_decay(-1.0, 4)
+
+
+# ----- per-sample training (chapter section on incremental Adam) -----------------------------
+
+def test_equal_magnitude_points_share_one_magnitude_and_are_separable():
+    X, y = separable.equal_magnitude_binary(20, 10, np.random.default_rng(1))
+    magnitudes = np.abs(X)
+    assert np.allclose(magnitudes, magnitudes[:, :1]) and set(y) == {-1.0, 1.0}
+    assert margins.max_margin(X, y, "l2").margin > 0
+    with pytest.raises(ValueError, match="scale_range"):
+        separable.equal_magnitude_binary(5, 2, np.random.default_rng(0), scale_range=(2.0, 1.0))
+    with pytest.raises(ValueError, match="n_samples"):
+        separable.equal_magnitude_binary(0, 2, np.random.default_rng(0))
+
+
+def test_cyclic_oracle_cycles_batches_and_a_full_batch_is_the_full_gradient():
+    X, y = separable.equal_magnitude_binary(6, 3, np.random.default_rng(0))
+    w = np.random.default_rng(1).normal(size=3)
+    full = LogisticRegression(X, y).grad(w)
+    np.testing.assert_allclose(separable.CyclicBatchGradient(X, y, batch_size=6)(w), full,
+                               rtol=1e-14, atol=0)
+    oracle = separable.CyclicBatchGradient(X, y, batch_size=2)
+    epoch = [oracle(w) for _ in range(3)]
+    np.testing.assert_allclose(np.mean(epoch, axis=0), full, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(oracle(w), epoch[0])  # the cycle starts again
+    assert oracle.calls == 4
+    with pytest.raises(ValueError, match="batch_size=4 is invalid: must divide"):
+        separable.CyclicBatchGradient(X, y, batch_size=4)
+
+
+def test_incremental_adam_second_moment_is_a_scalar_on_equal_magnitude_data():
+    from implicit_bias import adamw
+
+    X, y = separable.equal_magnitude_binary(8, 5, np.random.default_rng(2))
+    lrs = np.full(200, 0.05)
+    inc = adamw.run_adamw(separable.CyclicBatchGradient(X, y), np.zeros(5), lrs, betas=(0.9, 0.99))
+    full = adamw.run_adamw(LogisticRegression(X, y).grad, np.zeros(5), lrs, betas=(0.9, 0.99))
+    assert np.all(np.ptp(inc.vs[1:], axis=1) <= 1e-12 * inc.vs[1:].max(axis=1))
+    assert np.max(np.ptp(full.vs[1:], axis=1) / full.vs[1:].max(axis=1)) > 0.1

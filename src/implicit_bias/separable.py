@@ -12,7 +12,11 @@ box :math:`\|x\|_\infty\le1/\lambda`, whose normalized :math:`\ell_\infty` margi
   :class:`~implicit_bias.problems.LogisticRegression`; :func:`separable_binary` draws data;
 * multiclass data with labels in :math:`[0,k)` and :math:`W\in\mathbb{R}^{k\times d}`:
   :class:`SoftmaxRegression` (cross-entropy), :func:`separable_multiclass` draws data;
-* :func:`margin_path`: the normalized margin :math:`\gamma(x_t)` of every iterate of a run.
+* :func:`margin_path`: the normalized margin :math:`\gamma(x_t)` of every iterate of a run;
+* per-sample (incremental) training: :class:`CyclicBatchGradient` is a gradient oracle that
+  returns the logistic loss gradient of the next mini-batch in a fixed cyclic order, so every
+  full-batch runner of the package becomes its incremental version, and
+  :func:`equal_magnitude_binary` draws data on which incremental Adam is an ℓ2 method.
 
 >>> import numpy as np
 >>> X, y = separable_binary(20, 3, np.random.default_rng(0))
@@ -30,10 +34,12 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 from . import validation
-from .margins import _multiclass_data, normalized_margin
+from .margins import _binary_data, _multiclass_data, normalized_margin
+from .problems import LogisticRegression
 
 __all__ = ["separable_binary", "separable_multiclass", "SoftmaxRegression", "margin_path",
-           "box_margin_gap", "box_margin_max_decay"]
+           "box_margin_gap", "box_margin_max_decay", "equal_magnitude_binary",
+           "CyclicBatchGradient"]
 
 
 def separable_binary(n_samples: int, dim: int, rng: np.random.Generator,
@@ -151,3 +157,63 @@ def box_margin_gap(weight_decay: float, n_samples: int) -> float:
     :math:`\lambda<` :func:`box_margin_max_decay`."""
     lam = validation.positive_finite("weight_decay", weight_decay)
     return lam * math.log(2.0 * validation.positive_int("n_samples", n_samples))
+
+
+def equal_magnitude_binary(n_samples: int, dim: int, rng: np.random.Generator,
+                           scale_range=(0.5, 1.5)) -> tuple[np.ndarray, np.ndarray]:
+    r"""Points :math:`x_i=r_is_i` with signs :math:`s_i\in\{\pm1\}^d` and one magnitude
+    :math:`r_i\sim U(\text{scale\_range})` per point, labelled by a random Gaussian teacher
+    :math:`u` (:math:`y_i=\operatorname{sign}\langle u,x_i\rangle`; separable by :math:`u`).
+
+    Every coordinate of a point has the same magnitude, so a per-sample gradient
+    :math:`g=-\sigma(-y_i\langle x_i,w\rangle)\,y_ix_i` has :math:`g_j^2=\sigma^2r_i^2` for all
+    :math:`j`: Adam's second moment, fed one sample per step, is the same in every coordinate and
+    its step is a scalar multiple of its momentum (the chapter's proposition).  Redrawn until
+    both classes are present and no score is 0."""
+    n_samples = validation.positive_int("n_samples", n_samples)
+    dim = validation.positive_int("dim", dim)
+    low, high = (validation.positive_finite("scale_range", float(v)) for v in scale_range)
+    if low > high:
+        raise ValueError(f"scale_range must be (low, high) with low <= high, got {scale_range}")
+    for _ in range(100):
+        X = rng.choice([-1.0, 1.0], size=(n_samples, dim)) * rng.uniform(low, high, (n_samples, 1))
+        scores = X @ rng.normal(size=dim)
+        y = np.sign(scores)
+        if np.all(scores != 0) and np.unique(y).size == 2:
+            return X, y
+    raise ValueError(f"100 draws of {n_samples} point(s) never held both classes: raise n_samples")
+
+
+class CyclicBatchGradient:
+    r"""Gradient oracle :math:`x\mapsto\nabla L_{B_t}(x)` of the logistic loss on mini-batch
+    :math:`B_t`, the batches taken in a fixed cyclic order (call :math:`t` uses batch
+    :math:`(t-1)\bmod(n/b)`).
+
+    With ``batch_size = 1`` a full-batch runner fed this oracle is the *incremental* method
+    (one sample per step, as in Baek, Song & Yun, 2025); with ``batch_size = n`` it is the
+    full-batch gradient again.  Each call advances the cycle, so use one oracle per run.
+
+    Args:
+        X: features, ``n x d``; y: labels in :math:`\{\pm1\}`.
+        batch_size: :math:`b`, a divisor of :math:`n` (so every epoch sees every sample once).
+
+    >>> X, y = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([1.0, -1.0])
+    >>> oracle = CyclicBatchGradient(X, y, batch_size=1)
+    >>> oracle(np.zeros(2)), oracle(np.zeros(2)), oracle.calls
+    (array([-0.5,  0. ]), array([0. , 0.5]), 2)
+    """
+
+    def __init__(self, X, y, batch_size: int = 1):
+        X, y = _binary_data(X, y)
+        b = validation.positive_int("batch_size", batch_size)
+        if X.shape[0] % b:
+            raise ValueError(f"batch_size={b} is invalid: must divide the number of samples "
+                             f"{X.shape[0]}, so that every epoch sees each sample once")
+        self.batches = [LogisticRegression(X[i:i + b], y[i:i + b])
+                        for i in range(0, X.shape[0], b)]
+        self.calls = 0
+
+    def __call__(self, x) -> np.ndarray:
+        batch = self.batches[self.calls % len(self.batches)]
+        self.calls += 1
+        return batch.grad(x)
