@@ -16,10 +16,11 @@ NORM_COLORS = {"l1": "#2ca02c", "l2": "#1f77b4", "linf": "#d62728"}
 #: one colour and one legend label per optimizer, keyed by the names of ``ptb.configs.OPTIMIZERS``
 #: (plus the PTB chapter's summed-loss Adam-ℓ2 and the book's NSD-WD); the one home of both
 OPTIMIZER_COLORS = {"adamw": "#d62728", "adam-l2": "#1f77b4", "adam-l2-sum": "#17becf",
-                    "adam": "#7f7f7f", "nsd": "#ff7f0e", "lion": "#9467bd", "muon": "#8c564b"}
+                    "adam": "#7f7f7f", "nsd": "#ff7f0e", "lion": "#9467bd", "muon": "#8c564b",
+                    "sgd": "#2ca02c"}
 OPTIMIZER_LABELS = {"adamw": "AdamW", "adam": "Adam (no decay)", "adam-l2": "Adam-ℓ2, mean loss",
                     "adam-l2-sum": "Adam-ℓ2, summed loss", "nsd": "NSD-WD", "lion": "Lion",
-                    "muon": "torch Muon + AdamW"}
+                    "muon": "torch Muon + AdamW", "sgd": "GD (torch SGD)"}
 BOUND_STYLE = dict(color="black", linestyle="--", linewidth=1.2)
 COLUMN_WIDTH_IN = 6.4   # the site's text column at 100 dpi
 MAX_COLUMNS = 2         # panels per row that stay legible at the column width

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bias-correction", action="store_true",
                      help="divide the moments by 1 - beta^t as torch.optim.AdamW does")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--rotation-seed", type=int, default=None,
+                     help="train every weight matrix in a fixed random orthogonal basis drawn "
+                          "from this seed (default: the network's own coordinates)")
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="continue the run in OUT (a complete run is left as it is)")
@@ -223,7 +226,7 @@ def _command(argv, drop=(), add=(), set_options=None) -> str:
 def _run_config(args, parser) -> TrainConfig:
     extra = dict(optimizer=args.optimizer, loss_reduction=args.loss_reduction, beta1=args.beta1,
                  beta2=args.beta2, weight_decay=args.weight_decay, seed=args.seed,
-                 bias_correction=args.bias_correction)
+                 bias_correction=args.bias_correction, rotation_seed=args.rotation_seed)
     if args.lr is not None:
         extra["lr"] = args.lr
     if args.eps is not None:

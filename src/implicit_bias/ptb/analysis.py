@@ -1,4 +1,4 @@
-r"""The Lemma 4.3 prediction for a PTB run, the ‖x‖∞ figures and the runs table.
+r"""The Lemma 4.3 prediction for a PTB run, the ‖x‖∞ figures, the runs table, and the rotation runs' learning-rate choice.
 
 Results are read by :mod:`.results` (:class:`~.results.Run`, :func:`~.results.load_runs`, both
 re-exported here); like it, this module needs neither torch nor a plotting backend (the
@@ -52,7 +52,8 @@ from .results import Run, load_runs
 
 __all__ = ["lemma_4_3_path", "sharp_path", "envelope_ratio", "plot_linf",
            "plot_linf_axes", "plot_family_axes", "plot_adamw_pair_axes", "protocol_table",
-           "run_prediction", "runs_table", "seeds_table"]  # Run, load_runs: see results
+           "run_prediction", "runs_table", "seeds_table", "best_learning_rates",
+           "steps_to_loss"]  # Run, load_runs: see results
 
 
 def run_prediction(run: Run) -> float:
@@ -287,3 +288,32 @@ def runs_table(runs) -> str:
 def short_name(name: str) -> str:
     """``transformer_encoder.layers.1.norm2.weight`` -> ``layers.1.norm2.weight``."""
     return name.replace("transformer_encoder.", "")
+
+
+# ---------- the rotation runs (chapter ch-rotation) ----------
+def best_learning_rates(runs) -> dict:
+    """``{(optimizer, rotated): run}``: per optimizer and basis, the run with the lowest final
+    training loss among the learning rates whose runs completed in *every* basis (a learning
+    rate that diverges in one basis is dropped from both, so that float32 round-off at the edge
+    of stability cannot pick different rates for bases that are the same problem; ties go to the
+    smaller learning rate).  ``runs``: one seed's runs (:class:`~implicit_bias.ptb.results.Run`)."""
+    def finished(run):
+        return run.complete and math.isfinite(run.summary.final_loss)
+
+    failed = {(r.config.optimizer, r.config.lr) for r in runs if not finished(r)}
+    best = {}
+    for run in sorted(runs, key=lambda r: r.config.lr):
+        if (run.config.optimizer, run.config.lr) in failed:
+            continue
+        key = (run.config.optimizer, run.config.rotation_seed is not None)
+        if key not in best or run.summary.final_loss < best[key].summary.final_loss:
+            best[key] = run
+    return best
+
+
+def steps_to_loss(run: Run, threshold: float) -> int | None:
+    """The first step t >= 1 whose recorded training loss (at x_{t-1}) is at most ``threshold``;
+    ``None`` if the run never gets there."""
+    loss = np.asarray(run.metrics["loss"][1:], dtype=float)
+    hits = np.flatnonzero(loss <= threshold)
+    return int(hits[0]) + 1 if hits.size else None

@@ -47,8 +47,11 @@ __all__ = ["TrainConfig", "CONFIGS", "BETAS", "WEIGHT_DECAYS", "OPTIMIZERS", "DE
 #: (betas = (beta1, beta2)) on every tensor; ``muon`` is ``torch.optim.Muon`` (momentum = beta1,
 #: Nesterov, ``adjust_lr_fn=None``) on the 2-D matrices of the transformer layers and
 #: :class:`implicit_bias.optim.AdamW` (beta1, beta2, eps) on the embedding, the decoder and every
-#: other tensor, with one lr and weight decay (book chapter ``ch-many-optimizers``).
-OPTIMIZERS = ("adamw", "adam", "adam-l2", "lion", "muon")
+#: other tensor, with one lr and weight decay (book chapter ``ch-many-optimizers``). ``sgd`` is
+#: ``torch.optim.SGD`` (heavy-ball momentum = beta1, weight decay added to the gradient; with
+#: beta1 = 0 it is gradient descent with decay factor 1 - lr * weight_decay), for the rotation
+#: runs of the chapter ``ch-rotation``, where ``lion`` with betas (0, 0) is sign descent.
+OPTIMIZERS = ("adamw", "adam", "adam-l2", "lion", "muon", "sgd")
 #: the optimizers with decoupled weight decay, whose factor 1 - lr * weight_decay must be >= 0
 DECOUPLED = ("adamw", "lion", "muon")
 #: how Adam-ℓ2's loss is reduced over tokens (``--loss-reduction``)
@@ -73,6 +76,8 @@ class TrainConfig:
     Optimisation: ``optimizer`` in :data:`~implicit_bias.ptb.configs.OPTIMIZERS`, ``lr`` (η), ``beta1``, ``beta2``,
     ``eps``, ``weight_decay`` (λ; ignored by ``"adam"``), ``bias_correction``,
     ``loss_reduction`` in :data:`~implicit_bias.ptb.configs.LOSS_REDUCTIONS`, ``steps``, ``batch_fraction``.
+    Basis: ``rotation_seed`` (``None``: the network's own coordinates; an integer: every 2-D
+    weight is trained in a fixed Haar-random basis drawn from that seed, :mod:`.rotation`).
     Execution: ``micro_batch`` (chunks per forward pass), ``loss_chunk_rows`` (rows of the
     chunked output layer), ``device``, ``tf32`` (TF32 matrix products on CUDA),
     ``threads`` (CPU threads, 0 = leave torch's default).
@@ -101,6 +106,7 @@ class TrainConfig:
     steps: int = 12800
     batch_fraction: float = 1.0
     seed: int = 0
+    rotation_seed: int | None = None
     micro_batch: int = 512
     loss_chunk_rows: int = 4096
     device: str = "cpu"
@@ -127,6 +133,9 @@ class TrainConfig:
             ("batch_fraction", 0.0 < self.batch_fraction <= 1.0, "in (0, 1]"),
             ("threads", self.threads >= 0, ">= 0 (0: torch's default)"),
             ("device", bool(_DEVICE.match(str(self.device))), "cpu, cuda or cuda:N"),
+            ("rotation_seed", self.rotation_seed is None or (
+                isinstance(self.rotation_seed, int) and self.rotation_seed >= 0),
+             "None or an integer >= 0"),
         ] + [(name, getattr(self, name) >= 1, ">= 1") for name in positive]
         for name, ok, allowed in checks:
             if not ok:
@@ -149,11 +158,13 @@ class TrainConfig:
         return 0.0 if self.optimizer == "adam" else self.weight_decay
 
     def label(self) -> str:
-        """A short run name such as ``adamw_b0.99-0.99_wd1_mean_s0``."""
+        """A short run name such as ``adamw_b0.99-0.99_wd1_mean_s0`` (``_rot0``: rotated basis, seed 0)."""
         wd = "" if self.optimizer == "adam" else f"_wd{self.weight_decay:g}"
         red = f"_{self.loss_reduction}" if self.optimizer == "adam-l2" else ""
         frac = "" if self.batch_fraction == 1.0 else f"_frac{self.batch_fraction:g}"
-        return f"{self.optimizer}_b{self.beta1:g}-{self.beta2:g}{wd}{red}{frac}_s{self.seed}"
+        rot = "" if self.rotation_seed is None else f"_rot{self.rotation_seed}"
+        return (f"{self.optimizer}_b{self.beta1:g}-{self.beta2:g}{wd}{red}{frac}{rot}"
+                f"_s{self.seed}")
 
     def to_dict(self) -> dict:
         """The settings as the plain dict stored in ``run.json`` and checkpoints."""

@@ -1,4 +1,4 @@
-"""The optimizers of a run: AdamW, Adam-ℓ2, Adam, Lion, or torch's Muon with AdamW beside it."""
+"""The optimizers of a run: AdamW, Adam-ℓ2, Adam, Lion, torch's Muon with AdamW beside it, or SGD."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ def make_optimizer(config: TrainConfig, names, params):
                     weight_decay=config.weight_decay)
     if config.optimizer == "muon":
         return MuonAdamW(config, names, params)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.beta1,
+                               weight_decay=config.weight_decay, foreach=True)
     opt_cls = AdamW if config.optimizer == "adamw" else AdamL2
     return opt_cls(params, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps,
                    weight_decay=config.effective_weight_decay,

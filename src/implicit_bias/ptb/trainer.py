@@ -48,7 +48,7 @@ import math
 from dataclasses import fields, replace
 from pathlib import Path
 
-from . import devices, distributed, divergence, results, tensor_logs, timing
+from . import devices, distributed, divergence, results, rotation, tensor_logs, timing
 from .checkpointing import (checkpoint_path, load_checkpoint, restore, save_checkpoint,
                             seed_everything, training_state)
 from .configs import TrainConfig
@@ -99,9 +99,11 @@ class Trainer:
         self.model = TransformerLM(self.corpus.vocab_size, config.d_model, config.n_heads,
                                    config.d_ff, config.n_layers,
                                    max_len=max(512, config.seq_len)).to(self.device)
+        if config.rotation_seed is not None:  # the same initial network, other coordinates
+            rotation.rotate_matrices(self.model, config.rotation_seed)
         self.gradient = FullBatchGradient(self.model, inputs, targets, *valid, config,
                                           self.rank, self.world)
-        self.names = [n for n, _ in self.model.named_parameters()]
+        self.names = rotation.rotated_names(n for n, _ in self.model.named_parameters())
         self.params = self.gradient.params
         self.optimizer = make_optimizer(config, self.names, self.params)
         self.recorder = Recorder(self.names, self.params, config)
