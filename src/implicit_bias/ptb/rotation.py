@@ -44,6 +44,7 @@ class OrthogonalBasis(nn.Module):
         self.register_buffer("right", right, persistent=False)
 
     def forward(self, rotated: torch.Tensor) -> torch.Tensor:
+        r""":math:`W=U\hat WV^\top`, the weight the network uses."""
         return self.left @ rotated @ self.right.T
 
     def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
