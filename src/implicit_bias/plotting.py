@@ -1,7 +1,8 @@
 """The book's one plotting style: figure size, colours per method and norm, log axes helpers.
 
 Each norm keeps its colour across chapters (ℓ1 green, ℓ2 blue, ℓ∞ red, other p purple), and
-each optimizer family keeps its own (AdamW red, Adam-ℓ2 blue, plain Adam grey).
+each optimizer family keeps its own (AdamW red, Adam-ℓ2 blue, plain Adam grey, gradient descent
+green, sign descent orange, Lion purple, Muon brown).
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ NORM_COLORS = {"l1": "#2ca02c", "l2": "#1f77b4", "linf": "#d62728"}
 OPTIMIZER_COLORS = {"adamw": "#d62728", "adam-l2": "#1f77b4", "adam-l2-sum": "#17becf",
                     "adam": "#7f7f7f", "nsd": "#ff7f0e", "lion": "#9467bd", "muon": "#8c564b",
                     "sgd": "#2ca02c"}
+#: the methods of the small-problem chapters (margins, rotation), by the short names they use.
+#: There Adam is Algorithm 1 (with or without decay), so it takes AdamW's red, and sign descent
+#: is NSD in ℓ∞, so it takes NSD-WD's orange; the other entries are OPTIMIZER_COLORS' own
+METHOD_COLORS = {"gd": OPTIMIZER_COLORS["sgd"], "ngd": "#17becf", "sign": OPTIMIZER_COLORS["nsd"],
+                 "adam": OPTIMIZER_COLORS["adamw"], "lion": OPTIMIZER_COLORS["lion"],
+                 "muon": OPTIMIZER_COLORS["muon"]}
 OPTIMIZER_LABELS = {"adamw": "AdamW", "adam": "Adam (no decay)", "adam-l2": "Adam-ℓ2, mean loss",
                     "adam-l2-sum": "Adam-ℓ2, summed loss", "nsd": "NSD-WD", "lion": "Lion",
                     "muon": "torch Muon + AdamW", "sgd": "GD (torch SGD)"}

@@ -135,7 +135,7 @@ class TrainConfig:
             ("device", bool(_DEVICE.match(str(self.device))), "cpu, cuda or cuda:N"),
             ("rotation_seed", self.rotation_seed is None or (
                 isinstance(self.rotation_seed, int) and self.rotation_seed >= 0),
-             "None or an integer >= 0"),
+             "an integer >= 0, or unset (None) for the network's own basis"),
         ] + [(name, getattr(self, name) >= 1, ">= 1") for name in positive]
         for name, ok, allowed in checks:
             if not ok:
