@@ -312,8 +312,8 @@ def best_learning_rates(runs) -> dict:
 
 
 def steps_to_loss(run: Run, threshold: float) -> int | None:
-    """The first step t >= 1 whose recorded training loss (at x_{t-1}) is at most ``threshold``;
-    ``None`` if the run never gets there."""
+    r"""The first step :math:`t\ge1` whose recorded training loss (at :math:`x_{t-1}`) is at most
+    ``threshold``; ``None`` if the run never gets there."""
     loss = np.asarray(run.metrics["loss"][1:], dtype=float)
     hits = np.flatnonzero(loss <= threshold)
     return int(hits[0]) + 1 if hits.size else None

@@ -6,8 +6,8 @@ norm of the Hessian :math:`\nabla^2L(x)` from that norm to its dual:
 
 .. math::
 
-    H_2 = \|\nabla^2L\|_{2\to2} = \max_{\|v\|_2\le1}\|\nabla^2L\,v\|_2 = \max_i|\lambda_i|,
-    \qquad
+    H_2 = \|\nabla^2L\|_{2\to2} = \max_i|\lambda_i|,
+
     H_\infty = \|\nabla^2L\|_{\infty\to1} = \max_{\|u\|_\infty,\|v\|_\infty\le1}u^\top\nabla^2L\,v .
 
 Gradient descent's rates are stated with :math:`H_2`, sign descent's and Adam's (and the paper's
