@@ -36,7 +36,7 @@ def main() -> None:
     for seed in (0, 1):  # x_0: the same for every optimizer of a basis and seed
         for rotated in (False, True):
             run = next(r for r in runs if r.config.seed == seed
-                       and (r.config.rotation_seed is not None) == rotated)
+                       and r.config.rotated == rotated)
             points.append((run, False))
     best = best_learning_rates([r for r in runs if r.config.seed == 0])
     points += [(run, True) for _, run in sorted(best.items())]
@@ -45,7 +45,7 @@ def main() -> None:
         start = time.perf_counter()
         est = estimate_for_run(run, at_end=at_end, iterations=args.iterations, corpus=corpus)
         rows.append(dict(run=run.dir.name, optimizer=run.config.optimizer if at_end else "",
-                         basis="rotated" if run.config.rotation_seed is not None else "own",
+                         basis="rotated" if run.config.rotated else "own",
                          seed=run.config.seed, point="end" if at_end else "start",
                          step=run.summary.steps_done if at_end else 0, loss=est.loss, h2=est.h2,
                          hinf=est.hinf, dim=est.dim, iterations=est.iterations,

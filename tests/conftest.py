@@ -82,3 +82,13 @@ def tiny_config():
     """The factory :func:`make_tiny_config`, as a fixture (session-scoped, so that module-scoped
     fixtures can use it)."""
     return make_tiny_config
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(ptb_dir, tiny_config):
+    """The tiny configuration's corpus (11 chunks of 35 tokens), loaded once per session."""
+    from implicit_bias.ptb.data import load_corpus
+
+    tiny = tiny_config()
+    return load_corpus(ptb_dir, train_tokens=tiny.train_tokens, valid_tokens=tiny.valid_tokens)
+

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from implicit_bias.ptb.configs import TrainConfig
-from implicit_bias.ptb.data import load_corpus
 from implicit_bias.ptb.model import TransformerLM
 from implicit_bias.ptb.results import read_metrics
 from implicit_bias.ptb.rotation import OrthogonalBasis, rotate_matrices, rotated_names
@@ -65,9 +64,8 @@ def test_label_and_validation_of_rotation_seed():
 # ----- whole runs on the tiny PTB configuration ----------------------------------------------
 
 @pytest.fixture(scope="module")
-def corpus(ptb_dir, tiny_config):
-    tiny = tiny_config()
-    return load_corpus(ptb_dir, train_tokens=tiny.train_tokens, valid_tokens=tiny.valid_tokens)
+def corpus(tiny_corpus):
+    return tiny_corpus  # tests/conftest.py: 11 chunks of 35 tokens, micro-batches of 4
 
 
 def _losses(config, corpus, folder):
@@ -176,7 +174,7 @@ def test_smoothness_estimates_reject_bad_iterations():
 def _fake_run(optimizer, lr, rotated, final_loss, status="complete"):
     from types import SimpleNamespace
 
-    config = SimpleNamespace(optimizer=optimizer, lr=lr, rotation_seed=0 if rotated else None)
+    config = SimpleNamespace(optimizer=optimizer, lr=lr, rotated=rotated)
     return SimpleNamespace(config=config, summary=SimpleNamespace(final_loss=final_loss),
                            complete=status == "complete")
 

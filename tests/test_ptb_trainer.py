@@ -15,7 +15,6 @@ from implicit_bias.optim import AdamL2, AdamW
 from implicit_bias.ptb import results
 from implicit_bias.ptb import trainer as trainer_mod
 from implicit_bias.ptb.configs import TrainConfig, get_config
-from implicit_bias.ptb.data import load_corpus
 from implicit_bias.ptb.model import linear_cross_entropy
 from implicit_bias.ptb.results import read_metrics
 from implicit_bias.ptb.trainer import DivergedError, RunFolderExists, RunInterrupted, Trainer
@@ -25,9 +24,8 @@ pytestmark = pytest.mark.usefixtures("ptb_dir")
 
 
 @pytest.fixture(scope="module")
-def corpus(tiny_config):
-    tiny = tiny_config()  # 11 chunks of 35 tokens, micro-batches of 4: accumulation is exercised
-    return load_corpus(train_tokens=tiny.train_tokens, valid_tokens=tiny.valid_tokens)
+def corpus(tiny_corpus):
+    return tiny_corpus  # tests/conftest.py: 11 chunks of 35 tokens, micro-batches of 4
 
 
 def test_chunked_loss_matches_cross_entropy():

@@ -305,7 +305,7 @@ def best_learning_rates(runs) -> dict:
     for run in sorted(runs, key=lambda r: r.config.lr):
         if (run.config.optimizer, run.config.lr) in failed:
             continue
-        key = (run.config.optimizer, run.config.rotation_seed is not None)
+        key = (run.config.optimizer, run.config.rotated)
         if key not in best or run.summary.final_loss < best[key].summary.final_loss:
             best[key] = run
     return best

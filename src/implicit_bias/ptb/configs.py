@@ -153,6 +153,11 @@ class TrainConfig:
         return self
 
     @property
+    def rotated(self) -> bool:
+        """Whether the weight matrices are trained in a random basis (``rotation_seed`` set)."""
+        return self.rotation_seed is not None
+
+    @property
     def effective_weight_decay(self) -> float:
         """λ as the optimizer sees it (plain Adam has none)."""
         return 0.0 if self.optimizer == "adam" else self.weight_decay

@@ -99,7 +99,7 @@ class Trainer:
         self.model = TransformerLM(self.corpus.vocab_size, config.d_model, config.n_heads,
                                    config.d_ff, config.n_layers,
                                    max_len=max(512, config.seq_len)).to(self.device)
-        if config.rotation_seed is not None:  # the same initial network, other coordinates
+        if config.rotated:  # the same initial network, other coordinates
             rotation.rotate_matrices(self.model, config.rotation_seed)
         self.gradient = FullBatchGradient(self.model, inputs, targets, *valid, config,
                                           self.rank, self.world)
