@@ -177,7 +177,7 @@ def test_radius_values_regions():
 def test_first_paint_is_the_package_run():
     fig = interactive.adamw_playground()
     src = fig.layout.select_one({"name": "adamw-trajectory"})
-    ref = run_adamw(interactive.quadratic_grad(), np.zeros(2), np.full(400, 0.01), betas=(0.9, 0.999),
+    ref = run_adamw(interactive.quadratic_grad(), np.zeros(2), np.full(400, 0.01), betas=(0.9, 0.95),
                     eps=1e-8, weight_decay=1.0).xs
     assert np.array_equal(np.asarray(src.data["x"]), ref[:, 0]), "AdamW first paint != run_adamw"
     ball = interactive.which_ball("l1", 1.0)

@@ -34,7 +34,7 @@ from ..adamw import run_adamw
 from ..steepest import frank_wolfe_lrs, run_frank_wolfe, run_nsd_wd
 
 __all__ = ["InteractiveFigure", "LIBRARY", "QUAD_HESSIAN", "QUAD_CENTER", "quadratic_grad",
-           "radius_explorer", "adamw_playground", "which_ball"]
+           "radius_explorer", "radius_values", "adamw_playground", "which_ball"]
 
 #: The browser-side maths (``ibmath.js``), inlined into every figure's callback.
 LIBRARY = (Path(__file__).with_name("ibmath.js")).read_text(encoding="utf-8")
@@ -42,6 +42,7 @@ LIBRARY = (Path(__file__).with_name("ibmath.js")).read_text(encoding="utf-8")
 #: The 2-D quadratic :math:`L(x)=\frac12(x-c)^\top H(x-c)` of the AdamW and NSD-WD figures: its
 #: unconstrained minimum :math:`c` lies outside every ball of radius :math:`1/\lambda\le 1`.
 QUAD_HESSIAN = ((1.0, 0.5), (0.5, 1.0))
+#: The minimum :math:`c` of that quadratic.
 QUAD_CENTER = (2.0, -1.5)
 
 _NORMS = {"l1": 1, "l2": 2, "linf": math.inf}
@@ -352,7 +353,7 @@ readout.text = 'After ' + STEPS + ' steps: ‖x_T‖∞ = ' + last.toFixed(3) + 
 """
 
 
-def adamw_playground(beta1: float = 0.9, beta2: float = 0.999, weight_decay: float = 1.0,
+def adamw_playground(beta1: float = 0.9, beta2: float = 0.95, weight_decay: float = 1.0,
                      lr: float = 0.01, eps: float = 1e-8, bias_correction: bool = False,
                      steps: int = 400) -> InteractiveFigure:
     r"""A live AdamW run (``ch-adamw``) on the quadratic of :func:`quadratic_grad` from
