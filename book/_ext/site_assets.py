@@ -11,6 +11,12 @@
 * **The book PDF.** ``make pdf`` builds it with Sphinx's LaTeX route and copies it to
   :data:`PDF_NAME` in the site; the download menu links it on every page, next to the browser's
   "print this page".
+* **Interactive figures** (``implicit_bias.interactive``). BokehJS (``bokeh.min.js`` and
+  ``bokeh-widgets.min.js`` of the installed ``bokeh``, the version that wrote the figures) is copied
+  to ``_static/bokeh/`` and loaded, without ``defer``/``async`` (Bokeh's embed script would give
+  up), only on the pages whose body holds a figure (``class="ib-interactive"``); a figure written
+  by another Bokeh version is a build warning. In the downloadable notebooks such an output keeps
+  its static PNG and text alternative only: without BokehJS, JupyterLab would show an empty box.
 * **No dead scripts.** sphinx-thebe is pulled in by Jupyter Book although the book has no launch
   buttons; its inline configuration script is registered twice (``const THEBE_JS_URL`` declared
   twice is a console error on every page), and it would fetch thebe from a CDN. Its scripts are
@@ -57,6 +63,62 @@ def copy_mathjax(app, exception) -> None:
         shutil.copytree(source / name, target / name, dirs_exist_ok=True)
 
 
+_BOKEH_FILES = ["bokeh.min.js", "bokeh-widgets.min.js"]
+
+
+def _bokeh():
+    import bokeh
+
+    return bokeh.__version__, Path(bokeh.__file__).parent / "server" / "static" / "js"
+
+
+def _bokeh_static_name(name: str, version: str) -> str:
+    return f"bokeh/{name.replace('.min.js', '')}-{version}.min.js"
+
+
+def copy_bokeh(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    version, source = _bokeh()
+    target = Path(app.outdir) / "_static"
+    (target / "bokeh").mkdir(parents=True, exist_ok=True)
+    for name in _BOKEH_FILES:
+        shutil.copy2(source / name, target / _bokeh_static_name(name, version))
+
+
+_FIGURE_VERSION = re.compile(r'class="ib-interactive"[^>]*data-bokeh-version="([^"]+)"')
+
+
+def bokeh_on_figure_pages(app, pagename, templatename, context, doctree) -> None:
+    """Load BokehJS, in order and without defer, on the pages that embed a figure."""
+    body = context.get("body") or ""
+    versions = set(_FIGURE_VERSION.findall(body))
+    if not versions:
+        return
+    version, _ = _bokeh()
+    if versions != {version}:
+        logger.warning(f"{pagename}: interactive figure written by Bokeh {sorted(versions)}, but the "
+                       f"site serves BokehJS {version}: rebuild with the pinned bokeh")
+    for priority, name in enumerate(_BOKEH_FILES):
+        app.add_js_file(_bokeh_static_name(name, version), priority=450 + priority)
+
+
+def _static_notebook_outputs(path: Path) -> None:
+    """Drop ``text/html`` from interactive-figure outputs: the PNG twin and text remain."""
+    import json
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    changed = False
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            if out.get("metadata", {}).get("implicit_bias", {}).get("interactive") and \
+                    "text/html" in out.get("data", {}):
+                del out["data"]["text/html"]
+                changed = True
+    if changed:
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def copy_notebooks(app, exception) -> None:
     """Copy myst-nb's executed notebooks into ``_sources/`` beside the ``.md`` sources."""
     if exception is not None or app.builder.format != "html":
@@ -70,6 +132,7 @@ def copy_notebooks(app, exception) -> None:
         target = Path(app.outdir) / "_sources" / f"{docname}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(notebook, target)
+        _static_notebook_outputs(target)
 
 
 def _notebook_docnames(app) -> list[str]:
@@ -168,6 +231,8 @@ def setup(app):
     app.connect("doctree-resolved", describe_figures)
     app.connect("build-finished", copy_mathjax)
     app.connect("build-finished", copy_notebooks)
+    app.connect("build-finished", copy_bokeh)
+    app.connect("html-page-context", bokeh_on_figure_pages, priority=500)
     app.connect("html-page-context", page_downloads, priority=400)
     app.connect("html-page-context", whole_book_pdf, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -72,7 +72,135 @@ KINDS = {
                  "inline: runs past the right edge of its paragraph)",
     "console": "console error or page error",
     "links": "broken internal link, anchor or resource",
+    "interactive": "interactive figure: not rendered, wrong first paint, control that changes "
+                   "nothing, or wider than the viewport",
 }
+
+# An interactive figure's page (implicit_bias.interactive) may add this much HTML beyond BokehJS.
+MAX_FIGURE_BYTES = 100_000
+# Chapters that must embed at least one interactive figure (issue 22).
+FIGURE_PAGES = ("book/adam_update_bounds.html", "book/adamw.html", "book/nsd_is_frank_wolfe.html")
+
+# Every interactive figure on the page: wait for BokehJS to render it, then return its controls'
+# values, its data sources and the right edge of everything it drew (through shadow roots).
+FIGURE_STATE_JS = r"""
+async () => {
+  const roots = [...document.querySelectorAll('.ib-interactive')];
+  const t0 = performance.now();
+  while (!(window.Bokeh && Bokeh.documents && Bokeh.documents.length >= roots.length &&
+           roots.every(r => r.querySelector('[data-root-id]') && r.querySelector('[data-root-id]').children.length))) {
+    if (performance.now() - t0 > 30000) return {error: 'BokehJS did not render ' + roots.length + ' figure(s)'};
+    await new Promise(r => setTimeout(r, 100));
+  }
+  const right = el => {  // the largest right edge under el, shadow roots included
+    let max = el.getBoundingClientRect().right;
+    const kids = [...el.children, ...(el.shadowRoot ? el.shadowRoot.children : [])];
+    for (const k of kids) if (k.getBoundingClientRect().width > 0) max = Math.max(max, right(k));
+    return max;
+  };
+  return {figures: roots.map(root => {
+    const id = root.querySelector('[data-root-id]').getAttribute('data-root-id');
+    const doc = Bokeh.documents.find(d => d.roots().some(m => m.id === id));
+    if (!doc) return {name: root.dataset.figure, error: 'no Bokeh document for root ' + id};
+    const controls = {}, data = {};
+    for (const m of doc.all_models) {
+      if (m.title !== undefined && m.step !== undefined && m.value !== undefined) controls[m.title] = m.value;
+      else if (m.labels !== undefined && m.active !== undefined) controls['norm'] = m.labels[m.active];
+      else if (m.label !== undefined && typeof m.active === 'boolean') controls[m.label] = m.active;
+      if (m.data !== undefined && m.name)
+        data[m.name] = Object.fromEntries(Object.entries(m.data).map(([k, v]) => [k, Array.from(v)]));
+    }
+    return {name: root.dataset.figure, defaults: JSON.parse(root.dataset.defaults), controls, data,
+            right: right(root), scroll: root.scrollWidth - root.clientWidth};
+  })};
+}
+"""
+
+
+def _data_differs(a: dict, b: dict, tol: float = 0.0) -> bool:
+    """Whether two snapshots of a figure's data sources differ (beyond ``tol``, relative)."""
+    if a.keys() != b.keys():
+        return True
+    for name in a:
+        if a[name].keys() != b[name].keys():
+            return True
+        for col in a[name]:
+            x, y = a[name][col], b[name][col]
+            if len(x) != len(y):
+                return True
+            for u, v in zip(x, y):
+                if u is None or v is None:
+                    if u is not v:
+                        return True
+                elif abs(u - v) > tol * max(1.0, abs(v)):
+                    return True
+    return False
+
+
+async def check_figures(page, crawl: Crawl, page_rel: str, width: int) -> None:
+    """Each figure: first paint at its stated defaults, fits the viewport, every control changes
+    the plotted data, and moving it back restores the first paint (so the first paint, computed
+    by the package, is what the browser's ibmath.js computes at the defaults)."""
+    def fail(name, item):
+        crawl.add("interactive", page_rel, width, f"{name}: {item}")
+
+    state = await page.evaluate(FIGURE_STATE_JS)
+    if "error" in state:
+        return fail("page", state["error"])
+    crawl.figures[f"{page_rel}@{width}"] = [f.get("name") for f in state["figures"]]
+    for i, fig in enumerate(state["figures"]):
+        name = fig["name"]
+        if "error" in fig:
+            fail(name, fig["error"])
+            continue
+        for key, value in fig["defaults"].items():
+            shown = fig["controls"].get(key)
+            if shown is None or (shown != value if isinstance(value, (str, bool)) else abs(shown - value) > 1e-9):
+                fail(name, f"first paint shows {key} = {shown!r}, the prose's default is {value!r}")
+        if fig["right"] > width + 0.5 or fig["scroll"] > 0:
+            fail(name, f"drawn up to {fig['right']:.0f} px (viewport {width}), scrolls {fig['scroll']} px")
+        root = page.locator(".ib-interactive").nth(i)
+        moves = [(f"slider {k}", root.locator(".noUi-handle").nth(k))
+                 for k in range(await root.locator(".noUi-handle").count())]
+        moves += [(f"radio {k}", root.locator("input[type=radio]").nth(k))
+                  for k in range(await root.locator("input[type=radio]").count())]
+        moves += [(f"checkbox {k}", root.locator("input[type=checkbox]").nth(k))
+                  for k in range(await root.locator("input[type=checkbox]").count())]
+        if not moves:
+            fail(name, "no controls found")
+        for label, control in moves:
+            before = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+            if label.startswith("slider"):
+                await control.focus()
+                key, back = "ArrowRight", "ArrowLeft"
+                await page.keyboard.press(key)
+                moved = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+                if moved["controls"] == before["controls"]:  # at the end of its range
+                    key, back = back, key
+                    await page.keyboard.press(key)
+                    moved = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+            else:
+                if label.startswith("radio") and await control.is_checked():
+                    continue  # the checked radio: choosing it again changes nothing
+                checked = await root.locator("input[type=radio]:checked").element_handle() \
+                    if label.startswith("radio") else None
+                await control.click()
+                moved = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+            if moved["controls"] == before["controls"]:
+                fail(name, f"{label}: the keyboard/click did not change its value")
+                continue
+            if not _data_differs(moved["data"], before["data"]):
+                fail(name, f"{label}: moving it changed no plotted data ({moved['controls']})")
+            if label.startswith("slider"):
+                await page.keyboard.press(back)
+            elif checked is not None:
+                await checked.click()
+            else:
+                await control.click()
+            after = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+            if _data_differs(after["data"], before["data"], tol=1e-9):
+                fail(name, f"{label}: moved back, the data differs from the first paint "
+                           "(ibmath.js disagrees with the package at the defaults?)")
 
 # A TeX command, a sub/superscript group, or a $...$ pair outside MathJax.
 RAW_TEX = r"\\[A-Za-z]{2,}|[_^]\{|\$[^$\s][^$]*\$"
@@ -297,6 +425,7 @@ class Crawl:
     seconds: float = 0.0
     page_seconds: dict = field(default_factory=dict)
     page_phases: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)  # "page@width" -> names of the figures checked
 
     def add(self, kind, page, width, item):
         self.failures[kind].append((page, width, item))
@@ -327,13 +456,14 @@ class Crawl:
 
     def to_json(self) -> str:
         return json.dumps({"pages": self.pages, "failures": self.failures, "seconds": self.seconds,
-                           "screenshots": [str(p) for p in self.screenshots]})
+                           "screenshots": [str(p) for p in self.screenshots],
+                           "figures": self.figures})
 
     @classmethod
     def from_json(cls, text: str) -> Crawl:
         data = json.loads(text)
         crawl = cls(pages=data["pages"], seconds=data["seconds"],
-                    screenshots=[Path(p) for p in data["screenshots"]])
+                    screenshots=[Path(p) for p in data["screenshots"]], figures=data["figures"])
         for kind, items in data["failures"].items():
             crawl.failures[kind] = [tuple(item) for item in items]
         return crawl
@@ -457,6 +587,9 @@ async def visit(browser, crawl: Crawl, site_dir, base, page_rel, width, shots, s
                  "minRatio": MIN_DISPLAY_RATIO},
             )
             lap("inspect")
+            if await page.locator(".ib-interactive").count():
+                await check_figures(page, crawl, page_rel, width)
+                lap("figures")
             for kind in ("math", "rawtex", "markup", "refs", "images", "overflow", "equations"):
                 for item in found[kind]:
                     crawl.add(kind, page_rel, width, item)
@@ -539,6 +672,7 @@ def _crawl_and_report(chromium_executable, site_dir, site_url, screenshot_dir) -
         "page_seconds": result.page_seconds,
         "page_phases": result.page_phases,
         "pages": result.pages,
+        "figures": result.figures,
         "excluded": EXCLUDED_PAGES,
         "failures": result.counts(),
     }
@@ -602,3 +736,33 @@ def test_screenshots_saved(crawl, screenshot_dir):
                  if item.startswith("could not load")}
     missing = sorted(name for name in expected if not (screenshot_dir / name).is_file())
     assert not missing, f"screenshots not written to {screenshot_dir}: {missing}"
+
+
+def test_interactive_figures(crawl):
+    """Issue 22: the figure pages embed their figures, and every control works at both widths."""
+    missing = [f"{p}@{w}" for p in FIGURE_PAGES for w in WIDTHS
+               if p in crawl.pages and not crawl.figures.get(f"{p}@{w}")]
+    assert not missing, f"no interactive figure checked on {missing} (checked: {crawl.figures})"
+    _assert_none(crawl, "interactive")
+
+
+def test_figure_page_weight(site_dir):
+    """Each interactive figure adds less than MAX_FIGURE_BYTES of HTML to its page; BokehJS is
+    served once from _static, only to pages with a figure, in the version that wrote them."""
+    import bokeh
+
+    heavy, wrong = [], []
+    for page in discover_pages(site_dir):
+        text = (site_dir / page).read_text(errors="replace")
+        figures = text.count('class="ib-interactive"')
+        loads = f"bokeh/bokeh-{bokeh.__version__}.min.js" in text
+        if figures != 0 and not loads or figures == 0 and "bokeh/bokeh-" in text:
+            wrong.append(f"{page}: {figures} figure(s), BokehJS {bokeh.__version__} loaded: {loads}")
+        for chunk in text.split('<div class="ib-interactive"')[1:]:
+            size = len(chunk.split('<p class="ib-alt">')[0].encode())
+            if size > MAX_FIGURE_BYTES:
+                heavy.append(f"{page}: a figure of {size / 1000:.1f} KB")
+    assert not wrong, "BokehJS on the wrong pages: " + "; ".join(wrong)
+    assert not heavy, f"figures above {MAX_FIGURE_BYTES / 1000:.0f} KB: " + "; ".join(heavy)
+    assert re.search(r'<script src="[^"]*bokeh-' + re.escape(bokeh.__version__) + r'\.min\.js[^"]*"></script>',
+                     (site_dir / FIGURE_PAGES[0]).read_text()), "BokehJS loaded with defer/async or not at all"
