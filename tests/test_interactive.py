@@ -8,10 +8,12 @@ fails, unless IMPLICIT_BIAS_SKIP_BROWSER=1 skips it on purpose (as the site test
 from __future__ import annotations
 
 import base64
+import html as html_module
 import itertools
 import json
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -46,20 +48,27 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def js():
-    """Evaluate an expression in a blank Chromium page that has loaded ibmath.js."""
+def browser():
+    """One headless Chromium for the module (playwright's sync API allows one per thread)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        page.add_script_tag(content=interactive.LIBRARY)
-        # Infinity and NaN do not survive JSON: send them as strings
-        page.evaluate("""() => { window.enc = v => Array.isArray(v) ? v.map(enc) :
-            (typeof v === 'number' && !isFinite(v) ? String(v) : v); }""")
-        yield lambda expr, arg=None: _decode(page.evaluate(f"(a) => enc({expr})", arg))
-        browser.close()
+        chromium = p.chromium.launch(executable_path=_chromium(), headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def js(browser):
+    """Evaluate an expression in a blank Chromium page that has loaded ibmath.js."""
+    page = browser.new_page()
+    page.add_script_tag(content=interactive.LIBRARY)
+    # Infinity and NaN do not survive JSON: send them as strings
+    page.evaluate("""() => { window.enc = v => Array.isArray(v) ? v.map(enc) :
+        (typeof v === 'number' && !isFinite(v) ? String(v) : v); }""")
+    yield lambda expr, arg=None: _decode(page.evaluate(f"(a) => enc({expr})", arg))
+    page.close()
 
 
 def _decode(v):
@@ -141,7 +150,8 @@ BUILDERS = [interactive.radius_explorer, interactive.adamw_playground, interacti
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
-def test_builder_outputs(builder):
+def test_builder_outputs(builder, monkeypatch):
+    monkeypatch.setenv(interactive.BOKEH_SERVED_ENV, "1")  # as on the book's pages
     fig = builder()
     data, meta = fig._repr_mimebundle_()
     assert set(data) == {"text/html", "image/png", "text/plain"}, f"{fig}: mime types {set(data)}"
@@ -157,9 +167,50 @@ def test_builder_outputs(builder):
     assert "stretch_width" in html, f"{fig}: not sizing_mode='stretch_width'"
     assert len(html) < 60_000, f"{fig}: {len(html)} bytes of HTML (page budget 100 KB)"
     assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n", f"{fig}: no PNG twin"
-    assert __import__("html").escape(fig.alt) in html and data["text/plain"] == fig.alt, f"{fig}: text alternative missing"
-    defaults = json.loads(__import__("html").unescape(html.split("data-defaults='")[1].split("'")[0]))
+    assert html_module.escape(fig.alt) in html and data["text/plain"] == fig.alt, f"{fig}: text alternative missing"
+    defaults = json.loads(html_module.unescape(html.split("data-defaults='")[1].split("'")[0]))
     assert defaults == fig.defaults, f"{fig}: data-defaults {defaults} != {fig.defaults}"
+
+
+def test_outside_the_book_the_output_is_static_and_save_html_is_live(tmp_path, monkeypatch):
+    """A notebook or script has no BokehJS: its output is the PNG and the text (never an empty
+    Bokeh box), and save_html writes a page that carries BokehJS itself (offline)."""
+    monkeypatch.delenv(interactive.BOKEH_SERVED_ENV, raising=False)
+    fig = interactive.which_ball()
+    data, _ = fig._repr_mimebundle_()
+    assert set(data) == {"image/png", "text/plain"}, f"outside the book: mime types {set(data)}"
+    page = fig.save_html(tmp_path / "ball.html").read_text(encoding="utf-8")
+    import bokeh
+
+    library = (Path(bokeh.__file__).parent / "server/static/js/bokeh.min.js").read_text(encoding="utf-8")
+    assert library[-2000:] in page, "save_html did not inline BokehJS"
+    assert not re.search(r'<script[^>]+src="https?://', page), "save_html loads a script from the network"
+    assert html_module.escape(fig.alt) in page, "save_html lost the text alternative"
+
+
+def test_save_html_page_renders_offline(tmp_path, browser):
+    """The standalone page draws its figure in Chromium with no page error and no request out."""
+    path = interactive.adamw_playground().save_html(tmp_path / "adamw.html")
+    errors, outside = [], []
+    page = browser.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+    page.goto(path.as_uri())
+    drawn = """() => {  // canvases drawn, through nested shadow roots
+        const count = root => [...root.querySelectorAll('*')].reduce((n, e) =>
+            n + (e.tagName === 'CANVAS' && e.width > 0) + (e.shadowRoot ? count(e.shadowRoot) : 0), 0);
+        return count(document); }"""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"() => ({drawn})() > 0", timeout=30_000)
+    except PlaywrightTimeout:
+        pass  # reported by the assert on canvases below
+    canvases = page.evaluate(drawn)
+    page.close()
+    assert not errors, f"save_html page errors: {errors}"
+    assert not outside, f"save_html page requested {outside}"
+    assert canvases > 0, "save_html page drew no canvas"
 
 
 def test_radius_values_regions():

@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -227,6 +228,9 @@ def link_book_labels(app, doctree) -> None:
 
 
 def setup(app):
+    # the pages serve BokehJS, so the figures' outputs may carry their live HTML; the notebook
+    # kernels inherit this variable (implicit_bias.interactive.BOKEH_SERVED_ENV)
+    os.environ["IMPLICIT_BIAS_BOKEH_SERVED"] = "1"
     app.connect("doctree-read", link_book_labels)
     app.connect("doctree-resolved", describe_figures)
     app.connect("build-finished", copy_mathjax)

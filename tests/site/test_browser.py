@@ -79,7 +79,8 @@ KINDS = {
 # An interactive figure's page (implicit_bias.interactive) may add this much HTML beyond BokehJS.
 MAX_FIGURE_BYTES = 100_000
 # Chapters that must embed at least one interactive figure (issue 22).
-FIGURE_PAGES = ("book/adam_update_bounds.html", "book/adamw.html", "book/nsd_is_frank_wolfe.html")
+FIGURE_PAGES = ("book/adam_update_bounds.html", "book/adamw.html", "book/nsd_is_frank_wolfe.html",
+                "book/check_your_run.html")
 
 # Every interactive figure on the page: wait for BokehJS to render it, then return its controls'
 # values, its data sources and the right edge of everything it drew (through shadow roots).
@@ -137,6 +138,17 @@ def _data_differs(a: dict, b: dict, tol: float = 0.0) -> bool:
     return False
 
 
+async def _figure_after(page, i: int, before: dict, timeout_s: float = 5.0) -> dict:
+    """Figure ``i``'s state once its controls differ from ``before`` (the callback that redraws
+    the data runs on that change), or as it stands after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+        if state["controls"] != before["controls"] or time.monotonic() > deadline:
+            return state
+        await page.wait_for_timeout(50)
+
+
 async def check_figures(page, crawl: Crawl, page_rel: str, width: int) -> None:
     """Each figure: first paint at its stated defaults, fits the viewport, every control changes
     the plotted data, and moving it back restores the first paint (so the first paint, computed
@@ -174,18 +186,18 @@ async def check_figures(page, crawl: Crawl, page_rel: str, width: int) -> None:
                 await control.focus()
                 key, back = "ArrowRight", "ArrowLeft"
                 await page.keyboard.press(key)
-                moved = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+                moved = await _figure_after(page, i, before, timeout_s=1.0)
                 if moved["controls"] == before["controls"]:  # at the end of its range
                     key, back = back, key
                     await page.keyboard.press(key)
-                    moved = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+                    moved = await _figure_after(page, i, before)
             else:
                 if label.startswith("radio") and await control.is_checked():
                     continue  # the checked radio: choosing it again changes nothing
                 checked = await root.locator("input[type=radio]:checked").element_handle() \
                     if label.startswith("radio") else None
                 await control.click()
-                moved = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+                moved = await _figure_after(page, i, before)
             if moved["controls"] == before["controls"]:
                 fail(name, f"{label}: the keyboard/click did not change its value")
                 continue
@@ -197,7 +209,7 @@ async def check_figures(page, crawl: Crawl, page_rel: str, width: int) -> None:
                 await checked.click()
             else:
                 await control.click()
-            after = (await page.evaluate(FIGURE_STATE_JS))["figures"][i]
+            after = await _figure_after(page, i, moved)
             if _data_differs(after["data"], before["data"], tol=1e-9):
                 fail(name, f"{label}: moved back, the data differs from the first paint "
                            "(ibmath.js disagrees with the package at the defaults?)")
