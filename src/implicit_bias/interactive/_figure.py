@@ -195,6 +195,11 @@ def subplots(ncols: int):
     return plotting.subplots(1, ncols)
 
 
+def legend_below(ax) -> None:
+    """The PNG twin's counterpart of ``place_legend(p, "below")``: under the axes, off the ball."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
+
+
 def square(r: float) -> tuple[list, list]:
     """Outline of the l-infinity ball of radius r (empty for r not finite)."""
     if not math.isfinite(r):

@@ -7,10 +7,10 @@ import numpy as np
 
 from ..plotting import OPTIMIZER_COLORS
 from ..steepest import frank_wolfe_lrs, run_frank_wolfe, run_nsd_wd
-from ._figure import (BALL_JS, BLACK, GREY, LIBRARY, NORM_LABELS, NORMS, QUAD_CENTER,
+from ._figure import (BALL_JS, BLACK, GREY, LIBRARY, NORMS, NORM_LABELS, QUAD_CENTER,
                       InteractiveFigure, ball, check_ranges, check_steps, figure_layout,
-                      place_legend, plot, quadratic_grad, quadratic_js, readout_div, slider,
-                      subplots, to_png)
+                      legend_below, place_legend, plot, quadratic_grad, quadratic_js, readout_div,
+                      slider, subplots, to_png)
 
 NSD, FW = OPTIMIZER_COLORS["nsd"], "#1f77b4"
 
@@ -116,5 +116,5 @@ def _ball_png(norm, weight_decay, nsd, fw) -> bytes:
     ax.plot(*QUAD_CENTER, "x", color=BLACK, ms=9, mew=2, label="minimum of $L$")
     ax.set_aspect("equal", adjustable="datalim")
     ax.set(xlabel="$x_1$", ylabel="$x_2$", title=f"{NORM_LABELS[norm]} ball, λ = {weight_decay:g}")
-    ax.legend(loc="lower left", fontsize=8)
+    legend_below(ax)
     return to_png(fig)

@@ -10,8 +10,8 @@ import numpy as np
 from ..adamw import run_adamw
 from ..plotting import OPTIMIZER_COLORS
 from ._figure import (BLACK, GREY, LIBRARY, QUAD_CENTER, InteractiveFigure, check_ranges,
-                      check_steps, figure_layout, place_legend, plot, quadratic_grad, quadratic_js,
-                      readout_div, slider, square, subplots, to_png)
+                      check_steps, figure_layout, legend_below, place_legend, plot, quadratic_grad,
+                      quadratic_js, readout_div, slider, square, subplots, to_png)
 
 ADAMW = OPTIMIZER_COLORS["adamw"]
 
@@ -125,7 +125,7 @@ def _adamw_png(xs, ninf, r) -> bytes:
     ax.plot(*QUAD_CENTER, "x", color=BLACK, ms=9, mew=2, label="minimum of $L$")
     ax.set_aspect("equal", adjustable="datalim")
     ax.set(xlabel="$x_1$", ylabel="$x_2$")
-    ax.legend(loc="lower left", fontsize=8)
+    legend_below(ax)
     bx.axhline(r, color=GREY, ls="--", label=r"$1/\lambda$")
     bx.plot(ninf, color=ADAMW, label="AdamW")
     bx.set(xlabel="$t$", ylabel=r"$\|x_t\|_\infty$")

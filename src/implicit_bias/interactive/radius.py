@@ -9,8 +9,8 @@ import numpy as np
 
 from .. import bounds, validation
 from ._figure import (BLACK, BLUE, GREY, LIBRARY, ORANGE, RED, InteractiveFigure, check_ranges,
-                      figure_layout, fmt, place_legend, plot, readout_div, slider, square,
-                      subplots, to_png)
+                      figure_layout, fmt, legend_below, place_legend, plot, readout_div, slider,
+                      square, subplots, to_png)
 
 def radius_values(beta1: float, beta2: float, weight_decay: float, lr: float,
                   log_range: float) -> dict:
@@ -141,13 +141,13 @@ def _radius_png(beta1, beta2, r) -> bytes:
             ax.plot(xs, ys, dash, color=color, lw=2, label=label)
     ax.set_aspect("equal")
     ax.set(xlabel="$x_1$", ylabel="$x_2$", title="radii")
-    ax.legend(loc="lower left", fontsize=8)
+    legend_below(ax)
     b = np.linspace(0, 1, 101)
     bx.fill_between(b, 0.5, np.maximum(b * b, 0.5), color=RED, alpha=0.15, label=r"no radius")
     bx.plot(b, b, color=GREY, label=r"$\beta_2=\beta_1$")
     bx.plot(b, b * b, "--", color=RED, label=r"$\beta_2=\beta_1^2$")
     bx.plot([beta1], [beta2], "ko")
-    bx.set(xlim=(0, 1), ylim=(0.5, 1), xlabel=r"$\beta_1$", ylabel=r"$\beta_2$", title="(β₁, β₂)")
+    bx.set(xlim=(0, 1), ylim=(0.5, 1.01), xlabel=r"$\beta_1$", ylabel=r"$\beta_2$", title="(β₁, β₂)")
     bx.legend(loc="upper left", fontsize=8)
     return to_png(fig)
 
