@@ -9,11 +9,16 @@ The PTB tests share two fixtures: ``ptb_dir`` (the data directory ``$PTB_DIR``, 
 says how to provide it; a module whose every test needs the data says
 ``pytestmark = pytest.mark.usefixtures("ptb_dir")``) and ``tiny_config`` (a factory of the tiny
 TrainConfig that makes each run take about a second: ``tiny_config(steps=3, optimizer="lion")``).
+
+``chromium_executable`` is the browser of the site test and of ``test_interactive.py``:
+``$CHROMIUM``, the system's Chromium, or playwright's own; without one the test fails and says
+how to get one, unless ``IMPLICIT_BIAS_SKIP_BROWSER=1`` skips it on purpose.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +97,46 @@ def tiny_corpus(ptb_dir, tiny_config):
     tiny = tiny_config()
     return load_corpus(ptb_dir, train_tokens=tiny.train_tokens, valid_tokens=tiny.valid_tokens)
 
+
+# Debian's package first (`apt-get install chromium`), then other common system names.
+SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+
+HOW_TO_GET_A_BROWSER = (
+    "No Chromium found for the browser test. Install one: as root on Debian/Ubuntu "
+    "`scripts/install_system_deps.sh browser` (apt-get install chromium), or, with internet, "
+    "`.venv/bin/python -m playwright install chromium`; or point CHROMIUM at an executable. "
+    "To skip this test on purpose set IMPLICIT_BIAS_SKIP_BROWSER=1."
+)
+
+
+def find_chromium() -> str | None:
+    """CHROMIUM, else the system's Chromium, else the one `playwright install chromium` fetched."""
+    explicit = os.environ.get("CHROMIUM")
+    if explicit:
+        return explicit if shutil.which(explicit) or Path(explicit).is_file() else None
+    for candidate in SYSTEM_CHROMIUMS:
+        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    with sync_playwright() as p:
+        path = p.chromium.executable_path
+    return path if path and Path(path).is_file() else None
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    if os.environ.get("IMPLICIT_BIAS_SKIP_BROWSER") == "1":
+        pytest.skip("IMPLICIT_BIAS_SKIP_BROWSER=1: browser test skipped on request")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        pytest.fail("playwright is not installed: `pip install -r requirements.txt` (it is pinned there)", pytrace=False)
+    path = find_chromium()
+    if path is None:
+        explicit = os.environ.get("CHROMIUM")
+        prefix = f"CHROMIUM={explicit} is not an executable. " if explicit else ""
+        pytest.fail(prefix + HOW_TO_GET_A_BROWSER, pytrace=False)
+    return path

@@ -1,8 +1,8 @@
 """The interactive figures: the browser's maths (ibmath.js, run in Chromium) against the package,
 and the figure builders (their outputs, first paints and argument checks).
 
-The JS test needs a Chromium (CHROMIUM, /usr/bin/chromium, or playwright's own); without one it
-fails, unless IMPLICIT_BIAS_SKIP_BROWSER=1 skips it on purpose (as the site test does).
+The JS tests run in the site test's Chromium (the ``chromium_executable`` fixture of
+tests/conftest.py: without one they fail, unless IMPLICIT_BIAS_SKIP_BROWSER=1 skips them).
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import html as html_module
 import itertools
 import json
 import math
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -36,24 +34,13 @@ ADAMW_GRID = [  # (betas, weight_decay, lr, eps, bias_correction)
 STEPS = 150
 
 
-def _chromium() -> str:
-    if os.environ.get("IMPLICIT_BIAS_SKIP_BROWSER") == "1":
-        pytest.skip("IMPLICIT_BIAS_SKIP_BROWSER=1: browser test skipped on request")
-    explicit = os.environ.get("CHROMIUM")
-    for candidate in ([explicit] if explicit else []) + ["/usr/bin/chromium", "/usr/bin/chromium-browser"]:
-        if candidate and (Path(candidate).is_file() or shutil.which(candidate)):
-            return candidate
-    pytest.fail("no Chromium for the ibmath.js test: install one (scripts/install_system_deps.sh "
-                "browser) or set CHROMIUM; IMPLICIT_BIAS_SKIP_BROWSER=1 skips it", pytrace=False)
-
-
 @pytest.fixture(scope="module")
-def browser():
+def browser(chromium_executable):
     """One headless Chromium for the module (playwright's sync API allows one per thread)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=_chromium(), headless=True,
+        chromium = p.chromium.launch(executable_path=chromium_executable, headless=True,
                                      args=["--no-sandbox", "--disable-gpu"])
         yield chromium
         chromium.close()

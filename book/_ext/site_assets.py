@@ -228,9 +228,11 @@ def link_book_labels(app, doctree) -> None:
 
 
 def setup(app):
+    from implicit_bias.interactive import BOKEH_SERVED_ENV
+
     # the pages serve BokehJS, so the figures' outputs may carry their live HTML; the notebook
-    # kernels inherit this variable (implicit_bias.interactive.BOKEH_SERVED_ENV)
-    os.environ["IMPLICIT_BIAS_BOKEH_SERVED"] = "1"
+    # kernels inherit this variable
+    os.environ[BOKEH_SERVED_ENV] = "1"
     app.connect("doctree-read", link_book_labels)
     app.connect("doctree-resolved", describe_figures)
     app.connect("build-finished", copy_mathjax)

@@ -72,6 +72,21 @@ def unit_interval(name: str, value, *, closed: bool = False) -> float:
     return value
 
 
+def in_range(name: str, value, lo: float, hi: float) -> float:
+    r"""A finite number in :math:`[lo, hi]` (a slider's range).
+
+    >>> in_range("lr", 0.01, 1e-3, 0.1)
+    0.01
+    >>> in_range("lr", 1.0, 1e-3, 0.1)
+    Traceback (most recent call last):
+    ValueError: lr must lie in [0.001, 0.1], got lr=1.0
+    """
+    value = finite(name, value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {name}={value!r}")
+    return value
+
+
 def betas(pair, *, ordered: bool = False) -> tuple[float, float]:
     r"""Adam's :math:`(\beta_1, \beta_2)\in[0,1)^2`; ``ordered=True`` also requires
     :math:`\beta_1\le\beta_2`, the hypothesis of Lemma 4.2 and Theorem 1.1."""
@@ -121,6 +136,18 @@ def nonneg_int(name: str, value) -> int:
 def positive_int(name: str, value) -> int:
     r"""An integer :math:`\ge 1` (a dimension)."""
     return _integer(name, value, 1)
+
+
+def int_in_range(name: str, value, lo: int, hi: int) -> int:
+    """An integer in ``[lo, hi]`` (a number of steps with a ceiling).
+
+    >>> int_in_range("steps", 5, 10, 2000)
+    Traceback (most recent call last):
+    ValueError: steps must be an integer in [10, 2000], got steps=5
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {name}={value!r}")
+    return int(value)
 
 
 def _integer(name: str, value, minimum: int) -> int:

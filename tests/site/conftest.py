@@ -18,24 +18,12 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-
-# Debian's package first (`apt-get install chromium`), then other common system names.
-SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-
-HOW_TO_GET_A_BROWSER = (
-    "No Chromium found for the browser test. Install one: as root on Debian/Ubuntu "
-    "`scripts/install_system_deps.sh browser` (apt-get install chromium), or, with internet, "
-    "`.venv/bin/python -m playwright install chromium`; or point CHROMIUM at an executable. "
-    "To skip this test on purpose set IMPLICIT_BIAS_SKIP_BROWSER=1."
-)
-
 
 @pytest.fixture(scope="session")
 def site_dir() -> Path:
@@ -72,36 +60,3 @@ def site_url(site_dir):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-def find_chromium() -> str | None:
-    """CHROMIUM, else the system's Chromium, else the one `playwright install chromium` fetched."""
-    explicit = os.environ.get("CHROMIUM")
-    if explicit:
-        return explicit if shutil.which(explicit) or Path(explicit).is_file() else None
-    for candidate in SYSTEM_CHROMIUMS:
-        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return None
-    with sync_playwright() as p:
-        path = p.chromium.executable_path
-    return path if path and Path(path).is_file() else None
-
-
-@pytest.fixture(scope="session")
-def chromium_executable() -> str:
-    if os.environ.get("IMPLICIT_BIAS_SKIP_BROWSER") == "1":
-        pytest.skip("IMPLICIT_BIAS_SKIP_BROWSER=1: browser test skipped on request")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        pytest.fail("playwright is not installed: `pip install -r requirements.txt` (it is pinned there)", pytrace=False)
-    path = find_chromium()
-    if path is None:
-        explicit = os.environ.get("CHROMIUM")
-        prefix = f"CHROMIUM={explicit} is not an executable. " if explicit else ""
-        pytest.fail(prefix + HOW_TO_GET_A_BROWSER, pytrace=False)
-    return path

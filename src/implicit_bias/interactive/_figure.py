@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import plotting, validation
+from .. import validation
 
 # The public names and their documentation: implicit_bias.interactive.
 LIBRARY = (Path(__file__).with_name("ibmath.js")).read_text(encoding="utf-8")
@@ -108,21 +108,8 @@ class InteractiveFigure:
 
 
 def check_ranges(**values) -> list[float]:
-    """Each ``name=(value, lo, hi)`` checked finite and in ``[lo, hi]``; the values as floats."""
-    checked = []
-    for name, (value, lo, hi) in values.items():
-        value = validation.finite(name, value)
-        if not lo <= value <= hi:
-            raise ValueError(f"{name} must lie in [{lo}, {hi}], got {name}={value!r}")
-        checked.append(float(value))
-    return checked
-
-
-def check_steps(steps, lo: int, hi: int) -> int:
-    steps = validation.positive_int("steps", steps)
-    if not lo <= steps <= hi:
-        raise ValueError(f"steps must lie in [{lo}, {hi}], got steps={steps!r}")
-    return steps
+    """:func:`~implicit_bias.validation.in_range` for each ``name=(value, lo, hi)``: the values."""
+    return [validation.in_range(name, *spec) for name, spec in values.items()]
 
 
 # ----------------------------------------------------------------------------- Bokeh pieces
@@ -189,10 +176,6 @@ def to_png(fig) -> bytes:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
-
-
-def subplots(ncols: int):
-    return plotting.subplots(1, ncols)
 
 
 def legend_below(ax) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plotting import OPTIMIZER_COLORS
+from .. import plotting, validation
 from ..steepest import frank_wolfe_lrs, run_frank_wolfe, run_nsd_wd
 from ._figure import (BALL_JS, BLACK, GREY, LIBRARY, NORMS, NORM_LABELS, QUAD_CENTER,
-                      InteractiveFigure, ball, check_ranges, check_steps, figure_layout,
+                      InteractiveFigure, ball, check_ranges, figure_layout,
                       legend_below, place_legend, plot, quadratic_grad, quadratic_js, readout_div,
-                      slider, subplots, to_png)
+                      slider, to_png)
 
-NSD, FW = OPTIMIZER_COLORS["nsd"], "#1f77b4"
+NSD, FW = plotting.OPTIMIZER_COLORS["nsd"], "#1f77b4"
 
 
 def _ball_runs(norm: str, weight_decay: float, steps: int):
@@ -61,7 +61,7 @@ def which_ball(norm: str = "linf", weight_decay: float = 1.0, steps: int = 200) 
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {sorted(NORMS)}, got norm={norm!r}")
     (weight_decay,) = check_ranges(weight_decay=(weight_decay, 0.3, 3.0))
-    steps = check_steps(steps, 10, 1000)
+    steps = validation.int_in_range("steps", steps, 10, 1000)
     nsd, fw = _ball_runs(norm, weight_decay, steps)
     names = list(NORMS)
     choice = RadioGroup(labels=[NORM_LABELS[n] for n in names], active=names.index(norm),
@@ -108,7 +108,7 @@ def _ball_text(norm, weight_decay, last, gap) -> str:
 
 
 def _ball_png(norm, weight_decay, nsd, fw) -> bytes:
-    fig, ax = subplots(1)
+    fig, ax = plotting.subplots(1, 1)
     bxs, bys = ball(norm, 1.0 / weight_decay)
     ax.plot(bxs, bys, color=GREY, lw=2, label="ball of radius $1/\\lambda$")
     ax.plot(nsd[:, 0], nsd[:, 1], color=NSD, label="NSD-WD")

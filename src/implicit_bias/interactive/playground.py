@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 
+from .. import plotting, validation
 from ..adamw import run_adamw
-from ..plotting import OPTIMIZER_COLORS
 from ._figure import (BLACK, GREY, LIBRARY, QUAD_CENTER, InteractiveFigure, check_ranges,
-                      check_steps, figure_layout, legend_below, place_legend, plot, quadratic_grad,
-                      quadratic_js, readout_div, slider, square, subplots, to_png)
+                      figure_layout, legend_below, place_legend, plot, quadratic_grad,
+                      quadratic_js, readout_div, slider, square, to_png)
 
-ADAMW = OPTIMIZER_COLORS["adamw"]
+ADAMW = plotting.OPTIMIZER_COLORS["adamw"]
 
 def _adamw_run(beta1, beta2, weight_decay, lr, eps, bias_correction, steps):
     run = run_adamw(quadratic_grad(), np.zeros(2), np.full(steps, lr), betas=(beta1, beta2),
@@ -61,7 +61,7 @@ def adamw_playground(beta1: float = 0.9, beta2: float = 0.95, weight_decay: floa
     beta1, beta2, weight_decay, lr, eps = check_ranges(
         beta1=(beta1, 0.0, 0.999), beta2=(beta2, 0.5, 0.9999), weight_decay=(weight_decay, 0.2, 3.0),
         lr=(lr, 1e-3, 0.1), eps=(eps, 1e-12, 1.0))
-    steps = check_steps(steps, 10, 2000)
+    steps = validation.int_in_range("steps", steps, 10, 2000)
     if not isinstance(bias_correction, bool):
         raise ValueError(f"bias_correction must be True or False, got {bias_correction!r}")
     xs = _adamw_run(beta1, beta2, weight_decay, lr, eps, bias_correction, steps)
@@ -118,7 +118,7 @@ def _adamw_text(steps, last, weight_decay, bias_correction) -> str:
 
 
 def _adamw_png(xs, ninf, r) -> bytes:
-    fig, (ax, bx) = subplots(2)
+    fig, (ax, bx) = plotting.subplots(1, 2)
     bxs, bys = square(r)
     ax.plot(bxs, bys, color=GREY, lw=2, label=r"$\|x\|_\infty=1/\lambda$")
     ax.plot(xs[:, 0], xs[:, 1], color=ADAMW, label="AdamW")

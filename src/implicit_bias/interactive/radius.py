@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from .. import bounds, validation
-from ._figure import (BLACK, BLUE, GREY, LIBRARY, ORANGE, RED, InteractiveFigure, check_ranges,
-                      figure_layout, fmt, legend_below, place_legend, plot, readout_div, slider,
-                      square, subplots, to_png)
+from .. import bounds, plotting, validation
+from ._figure import (BALL_JS, BLACK, BLUE, GREY, LIBRARY, ORANGE, RED, InteractiveFigure,
+                      check_ranges, figure_layout, fmt, legend_below, place_legend, plot,
+                      readout_div, slider, square, to_png)
 
 def radius_values(beta1: float, beta2: float, weight_decay: float, lr: float,
                   log_range: float) -> dict:
@@ -22,8 +22,7 @@ def radius_values(beta1: float, beta2: float, weight_decay: float, lr: float,
     >>> {k: round(v, 4) for k, v in radius_values(0.9, 0.999, 1.0, 1e-3, 10.0).items()}
     {'box': 1.0, 'cap': 3.3166, 'sharp': 7.2703, 'K': 1.0}
     """
-    beta1, beta2 = (validation.unit_interval("beta1", beta1),
-                    validation.unit_interval("beta2", beta2))
+    beta1, beta2 = validation.betas((beta1, beta2))
     weight_decay = validation.positive_finite("weight_decay", weight_decay)
     lr = validation.positive_finite("lr", lr)
     log_range = validation.nonneg_finite("log_range", log_range)
@@ -52,7 +51,7 @@ var b1 = beta1.value, b2 = beta2.value, wd = lam.value, lr = Math.pow(10, loglr.
 var box = 1.0 / wd, cap = NaN, k = NaN;
 if (b1 <= b2 && lr * wd < 1.0 - b1) { k = IB.growthConstant(b1, b2, lr, wd); cap = IB.asymptoticBound(b1, b2, lr, wd, lr_); }
 var sharp = b2 > 0 ? IB.maxUpdateSize(b1, b2) / wd : Infinity;
-function sq(r) { return isFinite(r) ? [[-r, r, r, -r, -r], [-r, -r, r, r, -r]] : [[], []]; }
+function sq(r) { return isFinite(r) ? ballOutline('linf', r) : [[], []]; }
 var s;
 s = sq(box); box_src.data = {x: s[0], y: s[1]};
 s = sq(cap); cap_src.data = {x: s[0], y: s[1]};
@@ -116,7 +115,7 @@ def radius_explorer(beta1: float = 0.9, beta2: float = 0.999, weight_decay: floa
     readout = readout_div(_radius_text(beta1, beta2, weight_decay, lr, log_range, r), "radius-readout")
     cb = CustomJS(args=dict(box_src=srcs["box"], cap_src=srcs["cap"], sharp_src=srcs["sharp"],
                             point_src=point, readout=readout, **sliders),
-                  code=LIBRARY + _RADIUS_JS)
+                  code=LIBRARY + BALL_JS + _RADIUS_JS)
     for s in sliders.values():
         s.js_on_change("value", cb)
     layout = figure_layout(sliders.values(), readout, ball, plane)
@@ -133,7 +132,7 @@ def radius_explorer(beta1: float = 0.9, beta2: float = 0.999, weight_decay: floa
 
 
 def _radius_png(beta1, beta2, r) -> bytes:
-    fig, (ax, bx) = subplots(2)
+    fig, (ax, bx) = plotting.subplots(1, 2)
     for key, color, label, dash in (("box", GREY, "1/λ box", "-"), ("cap", BLUE, "Lemma 4.3 cap", "--"),
                                     ("sharp", ORANGE, "M/λ", ":")):
         xs, ys = square(r[key])
